@@ -1,0 +1,18 @@
+"""People who use the store: customers and staff."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    email = fields.CharField(max_length=254, unique=True)
+    name = fields.CharField(max_length=200)
+    # Null for users who only sign in through an external identity provider.
+    password_hash = fields.CharField(max_length=255, null=True)
+    is_staff = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "user"

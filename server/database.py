@@ -1,0 +1,60 @@
+"""Tortoise configuration, migrations and the readiness check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.connection import get_connection
+from tortoise.migrations.api import migrate
+from tortoise.migrations.executor import MigrationExecutor
+
+from models import MODEL_MODULES
+
+APP_LABEL = "storefront"
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    """The Tortoise config for one database; migrations live in the `migrations` package."""
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            APP_LABEL: {
+                "models": MODEL_MODULES,
+                "migrations": "migrations",
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _tortoise_cli_config() -> dict[str, Any]:
+    from server.settings import load_settings
+
+    return tortoise_config(load_settings().database_url)
+
+
+# Read by `tortoise makemigrations` through `[tool.tortoise]` in pyproject.toml.
+TORTOISE_ORM = _tortoise_cli_config()
+
+
+async def apply_migrations(database_url: str) -> None:
+    """Bring the database's schema up to the latest migration."""
+    try:
+        await migrate(config=tortoise_config(database_url))
+    finally:
+        await Tortoise.close_connections()
+
+
+async def pending_migrations() -> list[str]:
+    """Names of migrations not yet applied to the connected database."""
+    apps = Tortoise.apps
+    if apps is None:
+        return ["<orm not initialised>"]
+    executor = MigrationExecutor(
+        get_connection("default"), {APP_LABEL: tortoise_config("")["apps"][APP_LABEL]}
+    )
+    steps = await executor.plan(None)
+    return [step.migration.name for step in steps if not step.backward]

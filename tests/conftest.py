@@ -1,0 +1,214 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), the app over HTTP, SQL counting.
+
+Every test that takes `db` (directly or through `client`) runs once on SQLite and once
+on PostgreSQL. PostgreSQL and Redis tests skip when the service is unreachable, and fail
+instead when STOREFRONT_REQUIRE_SERVICES=1 (CI sets it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tortoise import Tortoise
+from tortoise.connection import get_connection
+
+from server.app import create_app
+from server.database import apply_migrations, tortoise_config
+from server.settings import Settings
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REQUIRE_SERVICES = os.environ.get("STOREFRONT_REQUIRE_SERVICES") == "1"
+TABLES = ["order_item", "order", "review", "product", "category", "user"]
+
+
+def require_service(available: bool, reason: str) -> None:
+    """Skip when a service is missing, or fail when the run requires every service."""
+    if available:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (STOREFRONT_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _create_postgres_database(name: str) -> str:
+    import asyncpg
+
+    admin = await asyncpg.connect(f"{POSTGRES_ADMIN_URL}/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return f"{POSTGRES_ADMIN_URL}/{name}"
+
+
+async def _drop_postgres_database(name: str) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(f"{POSTGRES_ADMIN_URL}/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A migrated, empty database of each kind, made once per test session."""
+    if request.param == "sqlite":
+        url = f"sqlite://{tmp_path_factory.mktemp('sqlite') / 'storefront.sqlite3'}"
+        await apply_migrations(url)
+        yield url
+        return
+    require_service(port_open("127.0.0.1", 5432), "PostgreSQL is not reachable on 127.0.0.1:5432")
+    name = f"storefront_test_{os.getpid()}"
+    url = await _create_postgres_database(name)
+    await apply_migrations(url)
+    yield url
+    await _drop_postgres_database(name)
+
+
+@pytest.fixture(scope="session")
+async def orm(database_url: str) -> AsyncIterator[str]:
+    """Tortoise connected to the session's database (shared by every task)."""
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+    yield database_url
+    await Tortoise.close_connections()
+
+
+async def truncate_all() -> None:
+    connection = get_connection("default")
+    if connection.capabilities.dialect == "postgres":
+        tables = ", ".join(f'"{table}"' for table in TABLES)
+        await connection.execute_script(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        return
+    for table in TABLES:
+        await connection.execute_script(f'DELETE FROM "{table}"')
+    await connection.execute_script("DELETE FROM sqlite_sequence")
+
+
+@pytest.fixture
+async def db(orm: str) -> AsyncIterator[str]:
+    """An empty database for one test; yields its URL."""
+    yield orm
+    await truncate_all()
+
+
+@pytest.fixture
+def settings(db: str) -> Settings:
+    return replace(Settings(), database_url=db, max_page_size=50)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client speaking to the app in process."""
+    app = create_app(settings, manage_database=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+class StatementCounter(logging.Handler):
+    """Counts the SQL statements Tortoise sends to the database."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage().lstrip().upper()
+        if message.startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")):
+            self.statements.append(record.getMessage())
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+
+@pytest.fixture
+def sql() -> Iterator[StatementCounter]:
+    """Counts SQL statements from here on; `sql.reset()` starts again."""
+    logger = logging.getLogger("tortoise.db_client")
+    counter = StatementCounter()
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(counter)
+    yield counter
+    logger.removeHandler(counter)
+    logger.setLevel(previous)
+
+
+async def graphql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """POST a GraphQL document and return the decoded JSON body."""
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=headers or {}
+    )
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.fixture
+def live_server(db: str, tmp_path: Path) -> Iterator[str]:
+    """The real service under uvicorn in a child process, on the test's database."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": db, "GRAPHIQL": "true", "LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail("server did not start within 30 s")
+    yield base
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
