@@ -36,6 +36,10 @@ class Loaders:
         return DataLoader(catalog.load_children)
 
     @cached_property
+    def product_count_by_category(self) -> DataLoader[int, int]:
+        return DataLoader(catalog.load_product_counts)
+
+    @cached_property
     def products_by_category(self) -> DataLoader[Any, Any]:
         return DataLoader(catalog.load_product_pages)
 

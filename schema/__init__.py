@@ -1,0 +1,53 @@
+"""The GraphQL schema: a federation v2 subgraph built from one module per domain."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.federation import Schema
+from strawberry.printer import print_schema
+from strawberry.types import ExecutionContext, Info
+
+from resolvers.errors import BadUserInput
+from schema.accounts import User
+from schema.catalog import CatalogQuery, Category, Product
+from schema.context import limits
+from schema.errors import ErrorCodes, log_unexpected
+from schema.nodes import load_node, load_nodes
+from schema.relay import Node
+from schema.reviews import Review
+
+
+@strawberry.type
+class Query(CatalogQuery):
+    @strawberry.field(description="Any object by its global ID.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:  # noqa: A002
+        return await load_node(info.context, id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Objects by global ID, in order; null where none exists.")
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        maximum = limits(info.context).max_size
+        if len(ids) > maximum:
+            raise BadUserInput(f"`ids` may hold at most {maximum} IDs, got {len(ids)}")
+        return await load_nodes(info.context, ids)
+
+
+class StorefrontSchema(Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_unexpected(errors, execution_context)
+
+
+schema = StorefrontSchema(
+    query=Query,
+    types=[Product, Category, Review, User],
+    extensions=[ParserCache, ValidationCache, ErrorCodes],
+    federation_version="2.11",
+)
+
+
+def sdl() -> str:
+    """The schema's SDL, as written to `schema.graphql`."""
+    return print_schema(schema) + "\n"

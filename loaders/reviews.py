@@ -1,0 +1,21 @@
+"""Batch functions for reviews."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from loaders.pagination import Order, Slice, Window, load_windows
+from models.reviews import Review
+
+# Newest first; ids grow with time, so the id alone is a stable, indexed order.
+REVIEWS_OF_PRODUCT = Order(columns=("id",), descending=True)
+
+
+async def load_reviews(ids: Sequence[int]) -> list[Review | None]:
+    reviews = {review.id: review for review in await Review.filter(id__in=ids)}
+    return [reviews.get(id_) for id_ in ids]
+
+
+async def load_review_pages(keys: Sequence[tuple[int, Window]]) -> list[Slice]:
+    """Keys are (product id, window): a page of each product's reviews."""
+    return await load_windows(Review, "product_id", REVIEWS_OF_PRODUCT, keys)

@@ -1,0 +1,341 @@
+"""GraphQL types of the catalog: `Product`, `Category`, `Money`.
+
+Types are plain: every field reads a value already on the object, filled from the row,
+or by `schema.prefetch` for a whole level at once; relation fields fall back to the same
+batch functions (through the request's DataLoaders) when nothing was prefetched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from enum import Enum
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
+
+from models.catalog import Category as CategoryModel
+from models.catalog import Product as ProductModel
+from resolvers import catalog
+from resolvers.money import from_minor
+from resolvers.pagination import PageArgs
+from schema.context import SchemaContext, limits
+from schema.nodes import register_node
+from schema.prefetch import prefetch, relation, resolve
+from schema.relay import Connection, Node, connection, id_of, to_global_id
+
+if TYPE_CHECKING:
+    from schema.reviews import Review
+
+@strawberry.type(description="An amount of money in one currency.")
+class Money:
+    amount: Decimal = strawberry.field(description='A decimal string, e.g. "19.99".')
+    currency: str = strawberry.field(description="ISO 4217 code, e.g. USD.")
+
+
+@strawberry.federation.type(keys=["id", "sku"], description="Something the store sells.")
+class Product(Node):
+    id: strawberry.ID
+    sku: str
+    name: str
+    slug: str
+    description: str
+    price: Money
+    stock: int
+    in_stock: bool
+    average_rating: float | None = strawberry.field(
+        description="Mean rating of its reviews, or null without reviews."
+    )
+    review_count: int
+    created_at: datetime
+    updated_at: datetime
+    pk: strawberry.Private[int]
+    category_pk: strawberry.Private[int | None]
+    prefetched: strawberry.Private[dict[Any, Any]]
+
+    @classmethod
+    def from_model(cls, product: ProductModel) -> Product:
+        count = product.review_count
+        return cls(
+            id=to_global_id("Product", product.id),
+            sku=product.sku,
+            name=product.name,
+            slug=product.slug,
+            description=product.description,
+            price=Money(amount=from_minor(product.price_minor), currency=product.currency),
+            stock=product.stock,
+            in_stock=product.stock > 0,
+            average_rating=round(product.rating_total / count, 2) if count else None,
+            review_count=count,
+            created_at=product.created_at,
+            updated_at=product.updated_at,
+            pk=product.id,
+            category_pk=product.category_id,
+            prefetched={},
+        )
+
+    @strawberry.field
+    def category(self, info: Info) -> Category | None:
+        return resolve(self, info.context, "category")  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Newest first.")
+    def reviews(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Annotated[Review, strawberry.lazy("schema.reviews")]]:
+        args = PageArgs(first=first, after=after, last=last, before=before)
+        return resolve(self, info.context, "reviews", args)  # type: ignore[no-any-return]
+
+    @classmethod
+    async def resolve_reference(
+        cls, info: Info, id: strawberry.ID | None = None, sku: str | None = None  # noqa: A002
+    ) -> Product | None:
+        pk = id_of(id, "Product", "id") if id is not None else None
+        found = await catalog.find_product(info.context.loaders, id_=pk, sku=sku, slug=None)
+        return None if found is None else cls.from_model(found)
+
+
+@strawberry.federation.type(keys=["id"], description="A node of the category tree.")
+class Category(Node):
+    id: strawberry.ID
+    name: str
+    slug: str
+    created_at: datetime
+    updated_at: datetime
+    pk: strawberry.Private[int]
+    parent_pk: strawberry.Private[int | None]
+    prefetched: strawberry.Private[dict[Any, Any]]
+
+    @classmethod
+    def from_model(cls, category: CategoryModel) -> Category:
+        return cls(
+            id=to_global_id("Category", category.id),
+            name=category.name,
+            slug=category.slug,
+            created_at=category.created_at,
+            updated_at=category.updated_at,
+            pk=category.id,
+            parent_pk=category.parent_id,
+            prefetched={},
+        )
+
+    @strawberry.field
+    def parent(self, info: Info) -> Category | None:
+        return resolve(self, info.context, "parent")  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Direct subcategories, by name.")
+    def children(self, info: Info) -> list[Category]:
+        return resolve(self, info.context, "children")  # type: ignore[no-any-return]
+
+    @strawberry.field(
+        description="Products directly in this category, by name. For the whole subtree, "
+        "use `products(filter: {categoryId: ...})`."
+    )
+    def products(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Product]:
+        args = PageArgs(first=first, after=after, last=last, before=before)
+        return resolve(self, info.context, "products", args)  # type: ignore[no-any-return]
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Category | None:  # noqa: A002
+        found = await catalog.find_category(
+            info.context.loaders, id_=id_of(id, "Category", "id"), slug=None
+        )
+        return None if found is None else cls.from_model(found)
+
+
+async def categories_by_pk(context: SchemaContext, pks: list[int | None]) -> list[Category | None]:
+    wanted = [pk for pk in pks if pk is not None]
+    rows = dict(zip(wanted, await context.loaders.category_by_id.load_many(wanted), strict=True))
+    return [None if pk is None or rows[pk] is None else Category.from_model(rows[pk]) for pk in pks]
+
+
+async def _product_categories(
+    context: SchemaContext, products: list[Product], _: PageArgs | None
+) -> list[Category | None]:
+    return await categories_by_pk(context, [product.category_pk for product in products])
+
+
+async def _parents(
+    context: SchemaContext, categories: list[Category], _: PageArgs | None
+) -> list[Category | None]:
+    return await categories_by_pk(context, [category.parent_pk for category in categories])
+
+
+async def _children(
+    context: SchemaContext, categories: list[Category], _: PageArgs | None
+) -> list[list[Category]]:
+    rows = await context.loaders.children_by_category.load_many([c.pk for c in categories])
+    return [[Category.from_model(row) for row in children] for children in rows]
+
+
+async def _category_products(
+    context: SchemaContext, categories: list[Category], args: PageArgs | None
+) -> list[Connection[Product]]:
+    window = catalog.CATEGORY_PRODUCTS.window(args or PageArgs(), limits(context))
+    pks = [category.pk for category in categories]
+    loaders = context.loaders
+    slices, counts = await asyncio.gather(
+        loaders.products_by_category.load_many([(pk, window) for pk in pks]),
+        loaders.product_count_by_category.load_many(pks),
+    )
+    return [
+        connection(catalog.CATEGORY_PRODUCTS.page(found, count), Product.from_model)
+        for found, count in zip(slices, counts, strict=True)
+    ]
+
+
+relation(Product, "category", _product_categories)
+relation(Category, "parent", _parents)
+relation(Category, "children", _children)
+relation(Category, "products", _category_products, paged=True)
+register_node("Product", lambda loaders: loaders.product_by_id, Product.from_model)
+register_node("Category", lambda loaders: loaders.category_by_id, Category.from_model)
+
+
+ProductOrderField = strawberry.enum(
+    catalog.ProductOrderField, description="What a product listing is sorted by."
+)
+
+
+@strawberry.enum(description="Sort direction.")
+class OrderDirection(Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+@strawberry.input(description="Narrows a product listing; all given conditions apply.")
+class ProductFilter:
+    search: str | None = strawberry.field(
+        default=None, description="Matches name, SKU or description, ignoring case."
+    )
+    category_id: strawberry.ID | None = strawberry.field(
+        default=None, description="That category and its descendants."
+    )
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    in_stock: bool | None = None
+
+
+@strawberry.input(description="Sort order of a product listing; ties are broken by ID.")
+class ProductOrder:
+    field: ProductOrderField  # type: ignore[valid-type]
+    direction: OrderDirection = OrderDirection.ASC
+
+
+def _wants(info: Info, field_name: str) -> bool:
+    """Whether the current field's selection asks for `field_name` (fragments included)."""
+    pending = list(info.selected_fields[0].selections)
+    while pending:
+        selection = pending.pop()
+        if getattr(selection, "name", None) == field_name:
+            return True
+        if not isinstance(selection, SelectedField):
+            pending.extend(selection.selections)
+    return False
+
+
+@strawberry.type
+class CatalogQuery:
+    @strawberry.field(description="The catalog, a page at a time.")
+    async def products(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: ProductFilter | None = None,  # noqa: A002
+        order_by: ProductOrder | None = None,
+    ) -> Connection[Product]:
+        given = filter or ProductFilter()
+        category_pk = (
+            id_of(given.category_id, "Category", "filter.categoryId")
+            if given.category_id is not None
+            else None
+        )
+        page = await catalog.list_products(
+            catalog.ProductFilter(
+                search=given.search,
+                category_id=category_pk,
+                min_price=given.min_price,
+                max_price=given.max_price,
+                in_stock=given.in_stock,
+            ),
+            catalog.ProductOrder(
+                field=catalog.ProductOrderField(order_by.field.value)
+                if order_by
+                else catalog.ProductOrderField.NAME,
+                descending=order_by is not None and order_by.direction is OrderDirection.DESC,
+            ),
+            PageArgs(first=first, after=after, last=last, before=before),
+            limits(info.context),
+            with_total=_wants(info, "totalCount"),
+        )
+        found = connection(page, Product.from_model)
+        await prefetch(info.context, [found], info.selected_fields[0].selections)
+        return found
+
+    @strawberry.field(description="One product, by exactly one of `id`, `sku` or `slug`.")
+    async def product(
+        self,
+        info: Info,
+        id: strawberry.ID | None = None,  # noqa: A002
+        sku: str | None = None,
+        slug: str | None = None,
+    ) -> Product | None:
+        pk = id_of(id, "Product", "id") if id is not None else None
+        row = await catalog.find_product(info.context.loaders, id_=pk, sku=sku, slug=slug)
+        if row is None:
+            return None
+        found = Product.from_model(row)
+        await prefetch(info.context, [found], info.selected_fields[0].selections)
+        return found
+
+    @strawberry.field(description="Categories by name; `rootsOnly` keeps the top level.")
+    async def categories(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        roots_only: bool = False,
+    ) -> Connection[Category]:
+        page = await catalog.list_categories(
+            PageArgs(first=first, after=after, last=last, before=before),
+            limits(info.context),
+            roots_only=roots_only,
+            with_total=_wants(info, "totalCount"),
+        )
+        found = connection(page, Category.from_model)
+        await prefetch(info.context, [found], info.selected_fields[0].selections)
+        return found
+
+    @strawberry.field(description="One category, by exactly one of `id` or `slug`.")
+    async def category(
+        self,
+        info: Info,
+        id: strawberry.ID | None = None,  # noqa: A002
+        slug: str | None = None,
+    ) -> Category | None:
+        pk = id_of(id, "Category", "id") if id is not None else None
+        row = await catalog.find_category(info.context.loaders, id_=pk, slug=slug)
+        if row is None:
+            return None
+        found = Category.from_model(row)
+        await prefetch(info.context, [found], info.selected_fields[0].selections)
+        return found

@@ -1,0 +1,28 @@
+"""What the schema needs from the request context (built by `server.context`)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from loaders import Loaders
+from resolvers.pagination import Limits
+
+
+class SchemaSettings(Protocol):
+    default_page_size: int
+    max_page_size: int
+    currency: str
+
+
+class SchemaContext(Protocol):
+    loaders: Loaders
+    request_id: str
+
+    @property
+    def settings(self) -> SchemaSettings: ...
+
+
+def limits(context: SchemaContext) -> Limits:
+    return Limits(
+        default_size=context.settings.default_page_size, max_size=context.settings.max_page_size
+    )

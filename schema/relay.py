@@ -1,0 +1,98 @@
+"""Relay: the Node interface, opaque global IDs, connections."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import strawberry
+
+from resolvers.errors import BadUserInput
+from resolvers.pagination import Page, PageArgs
+
+NodeT = TypeVar("NodeT")
+
+
+@strawberry.interface(description="An object with a global ID, fetchable with `node(id:)`.")
+class Node:
+    id: strawberry.ID
+
+
+def to_global_id(type_name: str, id_: int) -> strawberry.ID:
+    return strawberry.ID(base64.b64encode(f"{type_name}:{id_}".encode()).decode())
+
+
+def from_global_id(global_id: str) -> tuple[str, int]:
+    """(type name, database id) inside a global ID, or BAD_USER_INPUT."""
+    try:
+        type_name, _, raw_id = base64.b64decode(global_id, validate=True).decode().partition(":")
+        id_ = int(raw_id)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise BadUserInput(f"Invalid ID: {global_id[:64]!r}") from None
+    if not type_name or id_ < 1 or id_ > 2**63:
+        raise BadUserInput(f"Invalid ID: {global_id[:64]!r}")
+    return type_name, id_
+
+
+def id_of(global_id: str, type_name: str, argument: str) -> int:
+    """The database id of a global ID that must name a `type_name`."""
+    found_type, id_ = from_global_id(global_id)
+    if found_type != type_name:
+        raise BadUserInput(f"`{argument}` must be the ID of a {type_name}, not of a {found_type}")
+    return id_
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
+    total_count: int
+
+
+def connection(page: Page[Any], to_node: Callable[[Any], NodeT]) -> Connection[NodeT]:
+    """A connection of GraphQL objects made by `to_node` from a page of rows."""
+    cursors = page.cursors
+    return Connection(
+        edges=[
+            Edge(cursor=cursor, node=to_node(row))
+            for cursor, row in zip(cursors, page.items, strict=True)
+        ],
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        ),
+        total_count=page.total_count,
+    )
+
+
+def page_args(arguments: dict[str, Any]) -> PageArgs:
+    """Relay arguments out of a selected field's arguments.
+
+    Strawberry hands literals over as their source text ("5"); the document was already
+    validated, so an Int literal is a valid integer.
+    """
+    first, last = arguments.get("first"), arguments.get("last")
+    return PageArgs(
+        first=None if first is None else int(first),
+        after=arguments.get("after"),
+        last=None if last is None else int(last),
+        before=arguments.get("before"),
+    )

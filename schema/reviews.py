@@ -1,0 +1,82 @@
+"""GraphQL type of reviews: `Review`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from models.reviews import Review as ReviewModel
+from resolvers.pagination import PageArgs
+from schema.accounts import User, users_by_pk
+from schema.catalog import Product
+from resolvers.reviews import PRODUCT_REVIEWS
+from schema.context import SchemaContext, limits
+from schema.nodes import register_node
+from schema.prefetch import relation, resolve
+from schema.relay import Connection, Node, connection, to_global_id
+
+
+@strawberry.type(description="A customer's rating (1 to 5) and words about a product.")
+class Review(Node):
+    id: strawberry.ID
+    rating: int
+    body: str
+    created_at: datetime
+    pk: strawberry.Private[int]
+    author_pk: strawberry.Private[int]
+    product_pk: strawberry.Private[int]
+    prefetched: strawberry.Private[dict[Any, Any]]
+
+    @classmethod
+    def from_model(cls, review: ReviewModel) -> Review:
+        return cls(
+            id=to_global_id("Review", review.id),
+            rating=review.rating,
+            body=review.body,
+            created_at=review.created_at,
+            pk=review.id,
+            author_pk=review.author_id,
+            product_pk=review.product_id,
+            prefetched={},
+        )
+
+    @strawberry.field
+    def author(self, info: Info) -> User | None:
+        return resolve(self, info.context, "author")  # type: ignore[no-any-return]
+
+    @strawberry.field
+    def product(self, info: Info) -> Product:
+        return resolve(self, info.context, "product")  # type: ignore[no-any-return]
+
+
+async def _authors(
+    context: SchemaContext, reviews: list[Review], _: PageArgs | None
+) -> list[User | None]:
+    return await users_by_pk(context, [review.author_pk for review in reviews])
+
+
+async def _products(
+    context: SchemaContext, reviews: list[Review], _: PageArgs | None
+) -> list[Product | None]:
+    rows = await context.loaders.product_by_id.load_many([review.product_pk for review in reviews])
+    return [None if row is None else Product.from_model(row) for row in rows]
+
+
+async def _product_reviews(
+    context: SchemaContext, products: list[Product], args: PageArgs | None
+) -> list[Connection[Review]]:
+    window = PRODUCT_REVIEWS.window(args or PageArgs(), limits(context))
+    slices = await context.loaders.reviews_by_product.load_many([(p.pk, window) for p in products])
+    return [
+        connection(PRODUCT_REVIEWS.page(found, product.review_count), Review.from_model)
+        for product, found in zip(products, slices, strict=True)
+    ]
+
+
+relation(Product, "reviews", _product_reviews, paged=True)
+relation(Review, "author", _authors)
+relation(Review, "product", _products)
+register_node("Review", lambda loaders: loaders.review_by_id, Review.from_model)
