@@ -31,10 +31,11 @@ def error_code(error: GraphQLError) -> str:
     original = error.original_error
     if isinstance(original, ServiceError):
         return original.code
-    if original is None:
-        existing = (error.extensions or {}).get("code")
-        if isinstance(existing, str):
-            return existing
+    existing = (error.extensions or {}).get("code")
+    if isinstance(existing, str):
+        return existing
+    if error.path is None and not isinstance(original, _UNAVAILABLE):
+        # Raised before execution: the document or its variables are at fault.
         if error.message.startswith("Syntax Error"):
             return "GRAPHQL_PARSE_FAILED"
         if error.message.startswith("Variable "):

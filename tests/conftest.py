@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
 
 from server.app import create_app
@@ -30,7 +31,6 @@ from server.settings import Settings
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE_SERVICES = os.environ.get("STOREFRONT_REQUIRE_SERVICES") == "1"
-TABLES = ["order_item", "order", "review", "product", "category", "user"]
 
 
 def require_service(available: bool, reason: str) -> None:
@@ -102,17 +102,31 @@ async def orm(database_url: str) -> AsyncIterator[str]:
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
     yield database_url
     await Tortoise.close_connections()
+    await Tortoise._reset_apps()
+    # Tortoise 1.1.9 caches each model's INSERT statement by connection name, whatever
+    # the dialect: without this, PostgreSQL would be sent SQLite's `?` placeholders.
+    EXECUTOR_CACHE.clear()
+
+
+def model_tables() -> list[str]:
+    return sorted(
+        model._meta.db_table for app in (Tortoise.apps or {}).values() for model in app.values()
+    )
 
 
 async def truncate_all() -> None:
+    """Empty every table of our models and restart their ids."""
     connection = get_connection("default")
+    tables = model_tables()
     if connection.capabilities.dialect == "postgres":
-        tables = ", ".join(f'"{table}"' for table in TABLES)
-        await connection.execute_script(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        names = ", ".join(f'"{table}"' for table in tables)
+        await connection.execute_script(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
         return
-    for table in TABLES:
-        await connection.execute_script(f'DELETE FROM "{table}"')
-    await connection.execute_script("DELETE FROM sqlite_sequence")
+    deletes = "; ".join(f'DELETE FROM "{table}"' for table in tables)
+    await connection.execute_script(
+        f"PRAGMA foreign_keys = OFF; {deletes}; DELETE FROM sqlite_sequence; "
+        "PRAGMA foreign_keys = ON;"
+    )
 
 
 @pytest.fixture

@@ -1,0 +1,70 @@
+"""Builders of test data, written straight through the models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from models.accounts import User
+from models.catalog import Category, Product
+from models.reviews import Review
+
+
+@dataclass
+class Catalog:
+    root: Category
+    child: Category
+    products: list[Product] = field(default_factory=list)
+    users: list[User] = field(default_factory=list)
+
+
+async def make_user(number: int, *, staff: bool = False) -> User:
+    return await User.create(email=f"user{number}@example.com", name=f"User {number}", is_staff=staff)
+
+
+async def make_product(
+    number: int,
+    *,
+    category: Category | None = None,
+    price_minor: int = 1000,
+    stock: int = 10,
+    name: str | None = None,
+) -> Product:
+    return await Product.create(
+        sku=f"SKU-{number:04d}",
+        name=name or f"Product {number:04d}",
+        slug=f"product-{number:04d}",
+        description=f"Description of product {number}",
+        price_minor=price_minor,
+        currency="USD",
+        stock=stock,
+        category=category,
+    )
+
+
+async def add_review(product: Product, author: User, rating: int) -> Review:
+    """A review, with the product's rating figures kept as the service keeps them."""
+    review = await Review.create(product=product, author=author, rating=rating, body=f"{rating} stars")
+    product.review_count += 1
+    product.rating_total += rating
+    product.rating_average = product.rating_total / product.review_count
+    await product.save(update_fields=["review_count", "rating_total", "rating_average"])
+    return review
+
+
+async def make_catalog(products: int, reviews_per_product: int = 3) -> Catalog:
+    """A root category with one child; products alternate between them."""
+    root = await Category.create(name="Root", slug="root")
+    child = await Category.create(name="Child", slug="child", parent=root)
+    catalog = Catalog(root=root, child=child)
+    catalog.users = [await make_user(number) for number in range(reviews_per_product)]
+    for number in range(products):
+        product = await make_product(
+            number,
+            category=child if number % 2 else root,
+            price_minor=500 + (number * 37) % 1000,
+            stock=number % 4,
+        )
+        for index, author in enumerate(catalog.users):
+            await add_review(product, author, 1 + (number + index) % 5)
+        catalog.products.append(product)
+    return catalog

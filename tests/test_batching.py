@@ -1,0 +1,108 @@
+"""SQL statement counts: a query's statements grow with its depth, never with its rows.
+
+Each query runs at two sizes; the count must be the same at both, and equal to the
+figure written here, so that any new statement is noticed.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import StatementCounter, graphql
+from tests.factories import make_catalog
+
+LISTING = """
+query Listing($first: Int!) {
+  products(first: $first, orderBy: {field: NAME, direction: ASC}) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node {
+      id sku name price { amount currency } inStock averageRating reviewCount
+      category { id name }
+      reviews(first: 5) { edges { node { rating body author { id name } } } }
+    } }
+  }
+}
+"""
+
+CATEGORY_TREE = """
+query Tree($first: Int!) {
+  categories(first: 10) {
+    edges { node {
+      name
+      parent { name }
+      children { name children { name } }
+      products(first: $first) { totalCount edges { node { name category { name } } } }
+    } }
+  }
+}
+"""
+
+REVIEW_PRODUCTS = """
+query ReviewProducts($first: Int!) {
+  products(first: $first) {
+    edges { node { reviews(first: 3) { edges { node { product { sku category { name } } } } } } }
+  }
+}
+"""
+
+NODES = """
+query Nodes($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    id
+    ... on Product { name category { name } reviews(first: 2) { edges { node { author { name } } } } }
+  }
+}
+"""
+
+
+async def count(
+    client: httpx.AsyncClient, sql: StatementCounter, query: str, variables: dict[str, object]
+) -> int:
+    sql.reset()
+    body = await graphql(client, query, variables)
+    assert "errors" not in body, body
+    return sql.count
+
+
+@pytest.fixture
+async def catalog(db: str):  # type: ignore[no-untyped-def]
+    return await make_catalog(products=24, reviews_per_product=3)
+
+
+@pytest.mark.usefixtures("catalog")
+@pytest.mark.parametrize(
+    ("query", "small", "large", "statements"),
+    [
+        # products, count, categories, reviews window, authors
+        (LISTING, {"first": 2}, {"first": 20}, 5),
+        # categories, parents, children, products window, product counts, the products'
+        # categories not already loaded; the grandchildren are the children's children,
+        # already in the children loader's cache
+        (CATEGORY_TREE, {"first": 1}, {"first": 12}, 6),
+        # products, reviews window, reviews' products, their categories
+        (REVIEW_PRODUCTS, {"first": 2}, {"first": 20}, 4),
+    ],
+    ids=["listing", "category-tree", "review-products"],
+)
+async def test_statements_do_not_grow_with_rows(
+    client: httpx.AsyncClient,
+    sql: StatementCounter,
+    query: str,
+    small: dict[str, object],
+    large: dict[str, object],
+    statements: int,
+) -> None:
+    assert await count(client, sql, query, small) == statements
+    assert await count(client, sql, query, large) == statements
+
+
+async def test_nodes_cost_one_statement_per_type_and_level(
+    client: httpx.AsyncClient, sql: StatementCounter, catalog  # type: ignore[no-untyped-def]
+) -> None:
+    listing = await graphql(client, "{ products(first: 20) { edges { node { id } } } }")
+    ids = [edge["node"]["id"] for edge in listing["data"]["products"]["edges"]]
+    # products, categories, reviews window, authors
+    assert await count(client, sql, NODES, {"ids": ids[:2]}) == 4
+    assert await count(client, sql, NODES, {"ids": ids}) == 4
