@@ -11,6 +11,7 @@ from starlette.routing import Route, WebSocketRoute
 from tortoise.contrib.starlette import RegisterTortoise
 
 from schema import schema
+from server import graphiql
 from server.database import tortoise_config
 from server.graphql_app import GraphQLApp
 from server.health import healthz, readyz
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *(graphiql.static_routes() if settings.graphiql else []),
         ],
         lifespan=lifespan,
     )

@@ -12,6 +12,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from loaders import Loaders
 from server.context import Context
+from server.graphiql import graphiql_response
 from server.settings import Settings
 
 
@@ -35,6 +36,9 @@ class GraphQLApp(GraphQL[Context, None]):
             request_id=request.scope.get("state", {}).get("request_id", "-"),
             loaders=Loaders(),
         )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_response(request)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
