@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.connection import get_connection
 from tortoise.migrations.api import migrate
 from tortoise.migrations.executor import MigrationExecutor
@@ -14,17 +15,30 @@ from models import MODEL_MODULES
 APP_LABEL = "storefront"
 
 
+_APP = {"models": MODEL_MODULES, "migrations": "migrations", "default_connection": "default"}
+
+
+async def _keep_session(connection: object) -> None:
+    """Skip asyncpg's reset when a connection goes back to the pool.
+
+    The default reset (unlock advisory locks, close cursors, unlisten, RESET ALL) is one
+    more round trip after every statement Tortoise runs. We use none of that session
+    state, and Tortoise ends every transaction itself.
+    """
+
+
+def _connection(database_url: str) -> dict[str, Any]:
+    connection: dict[str, Any] = expand_db_url(database_url)
+    if connection["engine"] == "tortoise.backends.asyncpg":
+        connection["credentials"]["reset"] = _keep_session
+    return connection
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     """The Tortoise config for one database; migrations live in the `migrations` package."""
     return {
-        "connections": {"default": database_url},
-        "apps": {
-            APP_LABEL: {
-                "models": MODEL_MODULES,
-                "migrations": "migrations",
-                "default_connection": "default",
-            }
-        },
+        "connections": {"default": _connection(database_url)},
+        "apps": {APP_LABEL: _APP},
         "use_tz": True,
         "timezone": "UTC",
     }
@@ -53,8 +67,6 @@ async def pending_migrations() -> list[str]:
     apps = Tortoise.apps
     if apps is None:
         return ["<orm not initialised>"]
-    executor = MigrationExecutor(
-        get_connection("default"), {APP_LABEL: tortoise_config("")["apps"][APP_LABEL]}
-    )
+    executor = MigrationExecutor(get_connection("default"), {APP_LABEL: _APP})
     steps = await executor.plan(None)
     return [step.migration.name for step in steps if not step.backward]
