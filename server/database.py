@@ -44,14 +44,14 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
-def _tortoise_cli_config() -> dict[str, Any]:
-    from server.settings import load_settings
+def __getattr__(name: str) -> Any:
+    # `TORTOISE_ORM` is read by `tortoise makemigrations` (`[tool.tortoise]` in
+    # pyproject.toml); made on demand so importing this module reads no environment.
+    if name == "TORTOISE_ORM":
+        from server.settings import load_settings
 
-    return tortoise_config(load_settings().database_url)
-
-
-# Read by `tortoise makemigrations` through `[tool.tortoise]` in pyproject.toml.
-TORTOISE_ORM = _tortoise_cli_config()
+        return tortoise_config(load_settings().database_url)
+    raise AttributeError(name)
 
 
 async def apply_migrations(database_url: str) -> None:
