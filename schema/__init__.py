@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.federation import Schema
+from strawberry.federation.schema import FederationAny
 from strawberry.printer import print_schema
 from strawberry.types import ExecutionContext, Info
 
@@ -15,6 +20,7 @@ from schema.catalog import CatalogQuery, Category, Product
 from schema.context import limits
 from schema.errors import ErrorCodes, log_unexpected
 from schema.nodes import load_node, load_nodes
+from schema.prefetch import prefetched
 from schema.relay import Node
 from schema.reviews import Review
 
@@ -22,22 +28,42 @@ from schema.reviews import Review
 @strawberry.type
 class Query(CatalogQuery):
     @strawberry.field(description="Any object by its global ID.")
-    async def node(self, info: Info, id: strawberry.ID) -> Node | None:  # noqa: A002
-        return await load_node(info.context, id)  # type: ignore[no-any-return]
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        found = await load_node(info.context, id)
+        if found is not None:
+            await prefetched(info, [found])
+        return found  # type: ignore[no-any-return]
 
     @strawberry.field(description="Objects by global ID, in order; null where none exists.")
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
         maximum = limits(info.context).max_size
         if len(ids) > maximum:
             raise BadUserInput(f"`ids` may hold at most {maximum} IDs, got {len(ids)}")
-        return await load_nodes(info.context, ids)
+        found = await load_nodes(info.context, ids)
+        await prefetched(info, [node for node in found if node is not None])
+        return found
 
 
 class StorefrontSchema(Schema):
+    async def entities_resolver(  # type: ignore[override]
+        self, info: Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        """Federation's `_entities`: references resolve in batches, then prefetch as one."""
+        pending = super().entities_resolver(info, representations)
+        found = await asyncio.gather(*(_awaited(item) for item in pending), return_exceptions=True)
+        await prefetched(
+            info, [item for item in found if hasattr(item, "__strawberry_definition__")]
+        )
+        return found
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         log_unexpected(errors, execution_context)
+
+
+async def _awaited(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
 
 
 schema = StorefrontSchema(

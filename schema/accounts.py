@@ -22,7 +22,7 @@ class User(Node):
         return cls(id=to_global_id("User", user.id), name=user.name, pk=user.id)
 
     @classmethod
-    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> User | None:  # noqa: A002
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> User | None:
         row = await info.context.loaders.user_by_id.load(id_of(id, "User", "id"))
         return None if row is None else cls.from_model(row)
 

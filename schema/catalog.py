@@ -1,16 +1,16 @@
 """GraphQL types of the catalog: `Product`, `Category`, `Money`.
 
 Types are plain: every field reads a value already on the object, filled from the row,
-or by `schema.prefetch` for a whole level at once; relation fields fall back to the same
-batch functions (through the request's DataLoaders) when nothing was prefetched.
+or by `schema.prefetch` for a whole level at once (see there). The batch functions at
+the end load each relation for many objects through the request's DataLoaders.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from enum import Enum
 from decimal import Decimal
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -24,11 +24,12 @@ from resolvers.money import from_minor
 from resolvers.pagination import PageArgs
 from schema.context import SchemaContext, limits
 from schema.nodes import register_node
-from schema.prefetch import prefetch, relation, resolve
+from schema.prefetch import NOT_LOADED, prefetched, relation, resolve_page
 from schema.relay import Connection, Node, connection, id_of, to_global_id
 
 if TYPE_CHECKING:
     from schema.reviews import Review
+
 
 @strawberry.type(description="An amount of money in one currency.")
 class Money:
@@ -55,6 +56,7 @@ class Product(Node):
     pk: strawberry.Private[int]
     category_pk: strawberry.Private[int | None]
     prefetched: strawberry.Private[dict[Any, Any]]
+    category: Category | None = NOT_LOADED
 
     @classmethod
     def from_model(cls, product: ProductModel) -> Product:
@@ -77,10 +79,6 @@ class Product(Node):
             prefetched={},
         )
 
-    @strawberry.field
-    def category(self, info: Info) -> Category | None:
-        return resolve(self, info.context, "category")  # type: ignore[no-any-return]
-
     @strawberry.field(description="Newest first.")
     def reviews(
         self,
@@ -91,11 +89,11 @@ class Product(Node):
         before: str | None = None,
     ) -> Connection[Annotated[Review, strawberry.lazy("schema.reviews")]]:
         args = PageArgs(first=first, after=after, last=last, before=before)
-        return resolve(self, info.context, "reviews", args)  # type: ignore[no-any-return]
+        return resolve_page(self, info.context, "reviews", args)
 
     @classmethod
     async def resolve_reference(
-        cls, info: Info, id: strawberry.ID | None = None, sku: str | None = None  # noqa: A002
+        cls, info: Info, id: strawberry.ID | None = None, sku: str | None = None
     ) -> Product | None:
         pk = id_of(id, "Product", "id") if id is not None else None
         found = await catalog.find_product(info.context.loaders, id_=pk, sku=sku, slug=None)
@@ -112,6 +110,10 @@ class Category(Node):
     pk: strawberry.Private[int]
     parent_pk: strawberry.Private[int | None]
     prefetched: strawberry.Private[dict[Any, Any]]
+    parent: Category | None = NOT_LOADED
+    children: list[Category] = strawberry.field(
+        default=NOT_LOADED, description="Direct subcategories, by name."
+    )
 
     @classmethod
     def from_model(cls, category: CategoryModel) -> Category:
@@ -126,14 +128,6 @@ class Category(Node):
             prefetched={},
         )
 
-    @strawberry.field
-    def parent(self, info: Info) -> Category | None:
-        return resolve(self, info.context, "parent")  # type: ignore[no-any-return]
-
-    @strawberry.field(description="Direct subcategories, by name.")
-    def children(self, info: Info) -> list[Category]:
-        return resolve(self, info.context, "children")  # type: ignore[no-any-return]
-
     @strawberry.field(
         description="Products directly in this category, by name. For the whole subtree, "
         "use `products(filter: {categoryId: ...})`."
@@ -147,10 +141,10 @@ class Category(Node):
         before: str | None = None,
     ) -> Connection[Product]:
         args = PageArgs(first=first, after=after, last=last, before=before)
-        return resolve(self, info.context, "products", args)  # type: ignore[no-any-return]
+        return resolve_page(self, info.context, "products", args)
 
     @classmethod
-    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Category | None:  # noqa: A002
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Category | None:
         found = await catalog.find_category(
             info.context.loaders, id_=id_of(id, "Category", "id"), slug=None
         )
@@ -258,7 +252,7 @@ class CatalogQuery:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-        filter: ProductFilter | None = None,  # noqa: A002
+        filter: ProductFilter | None = None,
         order_by: ProductOrder | None = None,
     ) -> Connection[Product]:
         given = filter or ProductFilter()
@@ -286,14 +280,14 @@ class CatalogQuery:
             with_total=_wants(info, "totalCount"),
         )
         found = connection(page, Product.from_model)
-        await prefetch(info.context, [found], info.selected_fields[0].selections)
+        await prefetched(info, [found])
         return found
 
     @strawberry.field(description="One product, by exactly one of `id`, `sku` or `slug`.")
     async def product(
         self,
         info: Info,
-        id: strawberry.ID | None = None,  # noqa: A002
+        id: strawberry.ID | None = None,
         sku: str | None = None,
         slug: str | None = None,
     ) -> Product | None:
@@ -302,7 +296,7 @@ class CatalogQuery:
         if row is None:
             return None
         found = Product.from_model(row)
-        await prefetch(info.context, [found], info.selected_fields[0].selections)
+        await prefetched(info, [found])
         return found
 
     @strawberry.field(description="Categories by name; `rootsOnly` keeps the top level.")
@@ -322,14 +316,14 @@ class CatalogQuery:
             with_total=_wants(info, "totalCount"),
         )
         found = connection(page, Category.from_model)
-        await prefetch(info.context, [found], info.selected_fields[0].selections)
+        await prefetched(info, [found])
         return found
 
     @strawberry.field(description="One category, by exactly one of `id` or `slug`.")
     async def category(
         self,
         info: Info,
-        id: strawberry.ID | None = None,  # noqa: A002
+        id: strawberry.ID | None = None,
         slug: str | None = None,
     ) -> Category | None:
         pk = id_of(id, "Category", "id") if id is not None else None
@@ -337,5 +331,5 @@ class CatalogQuery:
         if row is None:
             return None
         found = Category.from_model(row)
-        await prefetch(info.context, [found], info.selected_fields[0].selections)
+        await prefetched(info, [found])
         return found

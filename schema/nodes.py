@@ -29,7 +29,9 @@ class NodeType:
 _NODE_TYPES: dict[str, NodeType] = {}
 
 
-def register_node(type_name: str, loader: Callable[[Loaders], Any], to_node: Callable[[Any], Any]) -> None:
+def register_node(
+    type_name: str, loader: Callable[[Loaders], Any], to_node: Callable[[Any], Any]
+) -> None:
     _NODE_TYPES[type_name] = NodeType(loader=loader, to_node=to_node)
 
 

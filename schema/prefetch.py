@@ -1,13 +1,16 @@
-"""Load, level by level, every relation a query selects below a list.
+"""Load, level by level, every relation a query selects, before graphql-core walks it.
 
-A list resolver (say `products`) hands its page and its selection here. For each type in
-the page, each selected field that has a prefetcher loads that relation for the whole
-level at once through the request's DataLoaders (one statement per relation per level),
-and stores the result on the objects; then the walk goes one level down. The fields
-themselves then resolve synchronously from what is stored, so graphql-core finishes the
-list without an awaitable (and an asyncio task) per item. A field that finds nothing
-stored (reached another way, or its arguments were invalid) loads for itself, through
-the same DataLoaders, and reports its own errors at its own path.
+Each root field (`products`, `product`, `node`, `_entities`, ...) hands the objects it
+found and its selection to `prefetch`. For each type among them, each selected relation
+loads for the whole level at once, through the request's DataLoaders (one statement per
+relation per level), and is stored on the objects; then the walk goes one level down.
+
+Relations without arguments are plain attributes of the GraphQL objects: graphql-core
+reads them like any scalar, with no resolver call, no awaitable and no asyncio task per
+item. A relation that was not prefetched holds `NOT_LOADED`, which graphql-core rejects
+as an internal error: every root field must prefetch (the tests go through each one).
+Connections (fields with page arguments) keep a resolver that finds the page stored for
+its arguments, or loads it itself, reporting bad arguments at its own path.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from resolvers.errors import ServiceError
@@ -25,20 +29,22 @@ from schema.relay import page_args
 # (request context, parents, page arguments or None) -> one value per parent.
 Batch = Callable[[Any, list[Any], PageArgs | None], Awaitable[list[Any]]]
 
+NOT_LOADED: Any = type("NotLoaded", (), {"__repr__": lambda self: "NOT_LOADED"})()
+
 _RELATIONS: dict[tuple[type, str], tuple[Batch, bool]] = {}
 
 
 def relation(cls: type, field: str, batch: Batch, *, paged: bool = False) -> None:
     """Register `batch` as how GraphQL field `field` of `cls` loads for many parents.
 
-    Objects of `cls` keep what was loaded in their `prefetched` dict, keyed by the field
-    and, for `paged` fields (connections), the page arguments.
+    A plain relation is stored in the attribute of the same field; a `paged` one
+    (a connection) in the object's `prefetched` dict, keyed by field and page arguments.
     """
     _RELATIONS[(cls, field)] = (batch, paged)
 
 
-def resolve(obj: Any, context: Any, field: str, args: PageArgs | None = None) -> Any:
-    """A relation of one object: the prefetched value, or an awaitable that loads it."""
+def resolve_page(obj: Any, context: Any, field: str, args: PageArgs) -> Any:
+    """A connection of one object: the prefetched page, or an awaitable that loads it."""
     key = (field, args)
     if key in obj.prefetched:
         return obj.prefetched[key]
@@ -50,14 +56,35 @@ async def _single(values: Awaitable[list[Any]]) -> Any:
     return (await values)[0]
 
 
+async def prefetched(info: Info, objects: Sequence[Any]) -> None:
+    """Prefetch what the current root field selects below `objects`."""
+    await prefetch(info.context, objects, info.selected_fields[0].selections)
+
+
 async def _prefetch_relation(
-    context: Any, batch: Batch, paged: bool, parents: list[Any], field: SelectedField
+    context: Any, cls: type, batch: Batch, paged: bool, parents: list[Any], field: SelectedField
 ) -> list[Any]:
-    args = page_args(field.arguments) if paged else None
-    values = await batch(context, parents, args)
+    """Load one relation for the parents that lack it; return every parent's children.
+
+    A field selected twice (under two aliases) loads once and is walked for both.
+    """
+    if paged:
+        args: PageArgs | None = page_args(field.arguments)
+        key = (field.name, args)
+        missing = [parent for parent in parents if key not in parent.prefetched]
+        for parent, value in zip(missing, await batch(context, missing, args), strict=True):
+            parent.prefetched[key] = value
+        values = [parent.prefetched[key] for parent in parents]
+    else:
+        attribute = _python_names(cls)[field.name]
+        missing = [parent for parent in parents if getattr(parent, attribute) is NOT_LOADED]
+        if missing:
+            loaded = await batch(context, missing, None)
+            for parent, value in zip(missing, loaded, strict=True):
+                setattr(parent, attribute, value)
+        values = [getattr(parent, attribute) for parent in parents]
     children: list[Any] = []
-    for parent, value in zip(parents, values, strict=True):
-        parent.prefetched[(field.name, args)] = value
+    for value in values:
         if isinstance(value, list):
             children.extend(value)
         elif value is not None:
@@ -83,7 +110,7 @@ async def _descend(context: Any, cls: type, parents: list[Any], field: SelectedF
     registered = _RELATIONS.get((cls, field.name))
     if registered is not None:
         try:
-            children = await _prefetch_relation(context, *registered, parents, field)
+            children = await _prefetch_relation(context, cls, *registered, parents, field)
         except ServiceError:
             return
     else:
@@ -114,7 +141,6 @@ def _python_names(cls: type) -> dict[str, str]:
         names = {
             field.graphql_name or field.python_name: field.python_name
             for field in definition.fields
-            if field.base_resolver is None
         }
         _NAMES[cls] = names
     return names

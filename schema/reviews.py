@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
-from strawberry.types import Info
 
 from models.reviews import Review as ReviewModel
 from resolvers.pagination import PageArgs
+from resolvers.reviews import PRODUCT_REVIEWS
 from schema.accounts import User, users_by_pk
 from schema.catalog import Product
-from resolvers.reviews import PRODUCT_REVIEWS
 from schema.context import SchemaContext, limits
 from schema.nodes import register_node
-from schema.prefetch import relation, resolve
+from schema.prefetch import NOT_LOADED, relation
 from schema.relay import Connection, Node, connection, to_global_id
 
 
@@ -28,7 +26,8 @@ class Review(Node):
     pk: strawberry.Private[int]
     author_pk: strawberry.Private[int]
     product_pk: strawberry.Private[int]
-    prefetched: strawberry.Private[dict[Any, Any]]
+    author: User | None = NOT_LOADED
+    product: Product = NOT_LOADED
 
     @classmethod
     def from_model(cls, review: ReviewModel) -> Review:
@@ -40,16 +39,7 @@ class Review(Node):
             pk=review.id,
             author_pk=review.author_id,
             product_pk=review.product_id,
-            prefetched={},
         )
-
-    @strawberry.field
-    def author(self, info: Info) -> User | None:
-        return resolve(self, info.context, "author")  # type: ignore[no-any-return]
-
-    @strawberry.field
-    def product(self, info: Info) -> Product:
-        return resolve(self, info.context, "product")  # type: ignore[no-any-return]
 
 
 async def _authors(
