@@ -5,4 +5,5 @@ MODEL_MODULES = [
     "models.catalog",
     "models.reviews",
     "models.orders",
+    "models.oauth",
 ]

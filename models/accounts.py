@@ -11,6 +11,8 @@ class User(Model):
     # Null for users who only sign in through an external identity provider.
     password_hash = fields.CharField(max_length=255, null=True)
     is_staff = fields.BooleanField(default=False)
+    # `iss|sub` of the external identity provider's account, for users created on first use.
+    external_subject = fields.CharField(max_length=512, unique=True, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -41,9 +41,7 @@ class Order(Model):
             Index(fields=("customer_id", "id"), name="order_customer_id_idx"),
             Index(fields=("status", "id"), name="order_status_id_idx"),
         )
-        constraints = (
-            CheckConstraint(check="total_minor >= 0", name="order_total_non_negative"),
-        )
+        constraints = (CheckConstraint(check="total_minor >= 0", name="order_total_non_negative"),)
 
 
 class OrderItem(Model):

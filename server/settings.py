@@ -6,13 +6,14 @@ line that names the variable (`ConfigError`).
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
-
-import os
+from urllib.parse import urlsplit
 
 from starlette.config import Config
 
@@ -40,6 +41,28 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
     debug: bool = False
+    # The built-in OAuth2 authorization server (`/oauth/*`): on, and the issuer identifier
+    # (its public base URL) its tokens carry.
+    oauth_server: bool = True
+    oauth_server_issuer: str = "http://127.0.0.1:8000"
+    # The audience every access token must name: ours carry it, an external one must.
+    oauth_audience: str = "storefront"
+    # An external identity provider whose tokens are accepted beside (or, with
+    # OAUTH_SERVER=false, instead of) ours. Both set, or neither.
+    oauth_issuer: str | None = None
+    oauth_jwks_url: str | None = None
+    # `claim:value`: tokens whose claim (a dotted path) equals or contains the value are
+    # staff. Used for external tokens; our own tokens carry `roles: ["staff"]`.
+    oauth_staff_claim: str = "roles:staff"
+    oauth_jwks_cache_seconds: int = 3600
+    oauth_jwks_refetch_seconds: int = 60
+    access_token_seconds: int = 900
+    refresh_token_seconds: int = 30 * 24 * 3600
+
+    @property
+    def oauth_allow_http(self) -> bool:
+        """Plain http for the OAuth endpoints: only for a loopback issuer or with DEBUG."""
+        return self.debug or _is_loopback_url(self.oauth_server_issuer)
 
 
 def _parse(config: Config, name: str, cast: Callable[[str], T], default: T) -> T:
@@ -97,6 +120,60 @@ def _log_level(value: str) -> str:
     return level
 
 
+def _is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"must not have a query or fragment, got {value!r}")
+    return value.strip().rstrip("/")
+
+
+def _staff_claim(value: str) -> str:
+    claim, separator, expected = value.strip().partition(":")
+    if not separator or not claim or not expected:
+        raise ValueError(f"must look like claim:value (e.g. roles:staff), got {value!r}")
+    return value.strip()
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value.strip()
+
+
+def _oauth_issuers(
+    config: Config, base: Settings, debug: bool
+) -> tuple[bool, str, str | None, str | None]:
+    """OAUTH_SERVER, OAUTH_SERVER_ISSUER, OAUTH_ISSUER, OAUTH_JWKS_URL, checked together."""
+    server_issuer = _parse(config, "OAUTH_SERVER_ISSUER", _http_url, base.oauth_server_issuer)
+    if server_issuer.startswith("http://") and not (debug or _is_loopback_url(server_issuer)):
+        raise ConfigError(
+            "OAUTH_SERVER_ISSUER: must be https:// unless it is a loopback address "
+            f"or DEBUG=true, got {server_issuer!r}"
+        )
+    issuer = _parse(config, "OAUTH_ISSUER", _not_blank, base.oauth_issuer)
+    jwks_url = _parse(config, "OAUTH_JWKS_URL", _http_url, base.oauth_jwks_url)
+    if issuer and not jwks_url:
+        raise ConfigError("OAUTH_JWKS_URL: must be set when OAUTH_ISSUER is set")
+    if jwks_url and not issuer:
+        raise ConfigError("OAUTH_ISSUER: must be set when OAUTH_JWKS_URL is set")
+    oauth_server = _parse(config, "OAUTH_SERVER", _boolean, base.oauth_server)
+    if not oauth_server and not issuer:
+        raise ConfigError("OAUTH_SERVER: may be false only when OAUTH_ISSUER is set")
+    return oauth_server, server_issuer, issuer, jwks_url
+
+
 def load_settings(
     env: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
 ) -> Settings:
@@ -105,6 +182,8 @@ def load_settings(
     file = env_file if env_file is not None and Path(env_file).is_file() else None
     config = Config(env_file=file, environ=environment)
     base = Settings()
+    debug = _parse(config, "DEBUG", _boolean, base.debug)
+    oauth_server, server_issuer, issuer, jwks_url = _oauth_issuers(config, base, debug)
     page_size = _parse(config, "MAX_PAGE_SIZE", _positive_int, base.max_page_size)
     return Settings(
         database_url=_parse(config, "DATABASE_URL", _database_url, base.database_url),
@@ -120,5 +199,23 @@ def load_settings(
         max_body_bytes=_parse(config, "MAX_BODY_BYTES", _positive_int, base.max_body_bytes),
         cors_origins=_parse(config, "CORS_ORIGINS", _origins, base.cors_origins),
         log_level=_parse(config, "LOG_LEVEL", _log_level, base.log_level),
-        debug=_parse(config, "DEBUG", _boolean, base.debug),
+        debug=debug,
+        oauth_audience=_parse(config, "OAUTH_AUDIENCE", _not_blank, base.oauth_audience),
+        oauth_staff_claim=_parse(config, "OAUTH_STAFF_CLAIM", _staff_claim, base.oauth_staff_claim),
+        oauth_jwks_cache_seconds=_parse(
+            config, "OAUTH_JWKS_CACHE_SECONDS", _positive_int, base.oauth_jwks_cache_seconds
+        ),
+        oauth_jwks_refetch_seconds=_parse(
+            config, "OAUTH_JWKS_REFETCH_SECONDS", _positive_int, base.oauth_jwks_refetch_seconds
+        ),
+        access_token_seconds=_parse(
+            config, "OAUTH_ACCESS_TOKEN_SECONDS", _positive_int, base.access_token_seconds
+        ),
+        refresh_token_seconds=_parse(
+            config, "OAUTH_REFRESH_TOKEN_SECONDS", _positive_int, base.refresh_token_seconds
+        ),
+        oauth_server=oauth_server,
+        oauth_server_issuer=server_issuer,
+        oauth_issuer=issuer,
+        oauth_jwks_url=jwks_url,
     )

@@ -1,0 +1,90 @@
+"""Registering OAuth clients.
+
+A confidential client gets a secret (shown once, stored as its SHA-256 digest) and may
+use `client_credentials`; with a redirect URI it may also use `authorization_code` and
+`refresh_token`. A public client (a browser or native app) has no secret, needs a
+redirect URI, and must use PKCE (S256).
+
+Redirect URIs are matched exactly. They must be https, or http on a loopback address
+(RFC 8252, for local development and native apps), and carry no fragment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from auth.digests import digest, new_secret
+from auth.scopes import UnknownScope, format_scopes, parse_scopes
+from models.oauth import OAuthClient
+
+
+class ClientError(ValueError):
+    """The client can't be registered as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class RegisteredClient:
+    client_id: str
+    client_secret: str | None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redirect_uri_problem(uri: str) -> str | None:
+    """Why `uri` can't be a redirect URI, or None."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return "is not a URL"
+    if parts.fragment or "#" in uri:
+        return "must not have a fragment"
+    if not parts.hostname:
+        return "must be an absolute http(s) URL"
+    if parts.scheme == "https":
+        return None
+    if parts.scheme == "http" and _is_loopback(parts.hostname):
+        return None
+    return "must be https (or http on localhost / a loopback address)"
+
+
+async def create_client(
+    name: str, scopes: str, redirect_uris: list[str], *, public: bool = False
+) -> RegisteredClient:
+    if not name.strip() or len(name.strip()) > 200:
+        raise ClientError("the name must be 1 to 200 characters")
+    try:
+        parsed = parse_scopes(scopes)
+    except UnknownScope as error:
+        raise ClientError(str(error)) from None
+    if not parsed:
+        raise ClientError("give at least one scope")
+    for uri in redirect_uris:
+        problem = redirect_uri_problem(uri)
+        if problem:
+            raise ClientError(f"redirect URI {uri!r} {problem}")
+    if public and not redirect_uris:
+        raise ClientError("a public client needs a redirect URI")
+    grant_types = ["authorization_code", "refresh_token"] if redirect_uris else []
+    if not public:
+        grant_types.append("client_credentials")
+    secret = None if public else new_secret(32)
+    # A prefix keeps client ids apart from user ids (all digits) in a token's `sub`.
+    client_id = f"c_{new_secret(16)}"
+    await OAuthClient.create(
+        client_id=client_id,
+        secret_hash=digest(secret) if secret else None,
+        name=name.strip(),
+        scopes=format_scopes(parsed),
+        redirect_uris=list(redirect_uris),
+        grant_types=grant_types,
+    )
+    return RegisteredClient(client_id, secret)
