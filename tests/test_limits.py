@@ -1,0 +1,199 @@
+"""Query limits as a client meets them: too big, too deep or too costly documents are
+refused with QUERY_TOO_COMPLEX before they run; ordinary pages go through."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+from graphql import get_introspection_query
+
+from schema.limits import MAX_FIELDS, MAX_TOKENS
+from server.settings import Settings
+from tests.conftest import graphql
+from tests.factories import make_catalog
+
+LISTING = """
+query Listing($first: Int!, $after: String) {
+  products(first: $first, after: $after, orderBy: {field: NAME, direction: ASC}) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node {
+      id sku name price { amount currency } inStock averageRating reviewCount
+      category { id name }
+      reviews(first: 5) { edges { node { rating body author { id name } } } }
+    } }
+  }
+}
+"""
+
+NESTED_PAGES = """
+query Nested($outer: Int, $inner: Int) {
+  products(first: $outer) {
+    edges { node { sku reviews(first: $inner) { edges { node { rating } } } } }
+  }
+}
+"""
+
+
+def fragment_fan_out(levels: int) -> str:
+    """Each fragment spreads the next twice: 2**levels selections once expanded."""
+    fragments = [
+        f"fragment F{level} on Product {{ ...F{level + 1} ...F{level + 1} }}"
+        for level in range(levels)
+    ]
+    fragments.append(f"fragment F{levels} on Product {{ sku }}")
+    return "{ products { edges { node { ...F0 } } } }\n" + "\n".join(fragments)
+
+
+def refusal(body: dict[str, Any]) -> dict[str, Any]:
+    assert "data" not in body, body
+    assert len(body["errors"]) == 1, body
+    error: dict[str, Any] = body["errors"][0]
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX", body
+    return error
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The production page-size maximum, to check that a full page is within the cost."""
+    return replace(settings, max_page_size=100)
+
+
+@pytest.fixture
+async def catalog(db: str) -> None:
+    await make_catalog(products=3, reviews_per_product=2)
+
+
+async def test_fragment_fan_out_is_refused(client: httpx.AsyncClient, catalog: None) -> None:
+    error = refusal(await graphql(client, fragment_fan_out(30)))
+
+    assert error["extensions"]["fields"] > 2**30
+    assert error["extensions"]["maximumFields"] == MAX_FIELDS
+
+
+async def test_refusal_is_400_under_graphql_response_json(
+    client: httpx.AsyncClient, catalog: None
+) -> None:
+    response = await client.post(
+        "/graphql",
+        json={"query": fragment_fan_out(30)},
+        headers={"accept": "application/graphql-response+json"},
+    )
+
+    assert response.status_code == 400
+    refusal(response.json())
+
+
+async def test_thousand_item_pages_nested_are_too_costly(
+    client: httpx.AsyncClient, catalog: None
+) -> None:
+    literal = NESTED_PAGES.replace("($outer: Int, $inner: Int)", "")
+    literal = literal.replace("$outer", "1000").replace("$inner", "1000")
+
+    error = refusal(await graphql(client, literal))
+
+    assert error["extensions"]["cost"] > 1_000_000
+    assert error["extensions"]["maximumCost"] == 5000
+
+
+async def test_enormous_page_sizes_are_refused_as_json(
+    client: httpx.AsyncClient, catalog: None
+) -> None:
+    huge = "9" * 40
+    literal = NESTED_PAGES.replace("($outer: Int, $inner: Int)", "")
+    literal = literal.replace("$outer", huge).replace("$inner", huge)
+
+    response = await client.post("/graphql", json={"query": literal})
+
+    assert response.status_code == 200
+    assert refusal(response.json())["extensions"]["cost"] == 10**18
+
+
+async def test_page_sizes_in_variables_count(client: httpx.AsyncClient, catalog: None) -> None:
+    """The same document is cheap with small pages and refused with large ones."""
+    small = await graphql(client, NESTED_PAGES, {"outer": 3, "inner": 2})
+    large = await graphql(client, NESTED_PAGES, {"outer": 100, "inner": 100})
+    small_again = await graphql(client, NESTED_PAGES, {"outer": 3, "inner": 2})
+
+    assert "errors" not in small, small
+    assert len(small["data"]["products"]["edges"]) == 3
+    refusal(large)
+    assert small_again == small
+
+
+async def test_absent_page_size_counts_as_the_default(
+    client: httpx.AsyncClient, catalog: None
+) -> None:
+    """Without first/last a list counts as a default page (20): 20 * 20 * 20 nested."""
+    query = """{ products { edges { node { category { products { edges { node {
+      reviews { edges { node { rating } } } } } } } } } } }"""
+
+    error = refusal(await graphql(client, query))
+
+    assert error["extensions"]["cost"] > 20 * 20 * 20
+
+
+async def test_deep_nesting_is_refused(client: httpx.AsyncClient, catalog: None) -> None:
+    level = "category { parent { "
+    query = "{ products(first: 1) { edges { node { " + level * 6 + "name" + " } }" * 6 + " } } } }"
+
+    error = refusal(await graphql(client, query))
+
+    assert error["extensions"]["depth"] > error["extensions"]["maximumDepth"]
+
+
+async def test_too_many_tokens_is_refused(client: httpx.AsyncClient, catalog: None) -> None:
+    query = "{ " + " ".join(f"a{index}: __typename" for index in range(MAX_TOKENS)) + " }"
+
+    error = refusal(await graphql(client, query))
+
+    assert error["extensions"]["maximumTokens"] == MAX_TOKENS
+
+
+async def test_too_many_aliases_are_refused(client: httpx.AsyncClient, catalog: None) -> None:
+    query = "{ " + " ".join(f"a{index}: products {{ totalCount }}" for index in range(250)) + " }"
+
+    error = refusal(await graphql(client, query))
+
+    assert error["extensions"]["fields"] == 500
+
+
+async def test_product_listing_of_a_hundred_goes_through(
+    client: httpx.AsyncClient, catalog: None
+) -> None:
+    body = await graphql(client, LISTING, {"first": 100})
+
+    assert "errors" not in body, body
+    assert body["data"]["products"]["totalCount"] == 3
+
+
+async def test_graphiql_introspection_goes_through(
+    client: httpx.AsyncClient, catalog: None
+) -> None:
+    query = get_introspection_query(
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+    )
+
+    body = await graphql(client, query)
+
+    assert "errors" not in body, body
+    assert body["data"]["__schema"]["queryType"]["name"] == "Query"
+
+
+async def test_nested_introspection_is_refused(client: httpx.AsyncClient, catalog: None) -> None:
+    query = (
+        '{ __type(name: "Product") { fields { type { fields { type { fields { type '
+        "{ fields { name } } } } } } } } }"
+    )
+
+    body = await graphql(client, query)
+
+    assert "data" not in body, body
+    assert body["errors"][0]["message"] == "Maximum introspection depth exceeded"
