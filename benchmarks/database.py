@@ -1,0 +1,89 @@
+"""The benchmark's own PostgreSQL database: created, migrated and seeded, then dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class BenchmarkDatabase:
+    """A fresh database on the server at `admin_url` (a URL without a database name)."""
+
+    def __init__(self, admin_url: str, name: str) -> None:
+        self.admin_url = admin_url.rstrip("/")
+        self.name = name
+        self.url = f"{self.admin_url}/{name}"
+
+    async def _admin(self, statement: str) -> None:
+        admin = await asyncpg.connect(f"{self.admin_url}/postgres")
+        try:
+            await admin.execute(statement)
+        finally:
+            await admin.close()
+
+    async def create(self) -> None:
+        await self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        await self._admin(f'CREATE DATABASE "{self.name}"')
+
+    async def drop(self) -> None:
+        await self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def storefront(self, *arguments: str) -> None:
+        """Run a `storefront` command (migrate, seed) on this database."""
+        env = {**os.environ, "DATABASE_URL": self.url, "LOG_LEVEL": "WARNING"}
+        subprocess.run(
+            [sys.executable, "-m", "server.cli", *arguments], env=env, cwd=ROOT, check=True
+        )
+
+    async def detail_slugs(self, stride: int) -> list[str]:
+        """Slugs of every `stride`-th product by id: the same pages on every run."""
+        connection = await asyncpg.connect(self.url)
+        try:
+            rows = await connection.fetch(
+                "SELECT slug FROM (SELECT slug, row_number() OVER (ORDER BY id) AS n "
+                "FROM product) AS numbered WHERE n % $1 = 1 ORDER BY n",
+                stride,
+            )
+        finally:
+            await connection.close()
+        return [row["slug"] for row in rows]
+
+    async def transactions(self) -> int:
+        """Transactions committed in this database so far (pg_stat_database)."""
+        connection = await asyncpg.connect(f"{self.admin_url}/postgres")
+        try:
+            # Statistics of other backends arrive in pg_stat_database when those backends
+            # flush them; reading in a fresh transaction avoids our own snapshot cache.
+            await connection.execute("SELECT pg_stat_clear_snapshot()")
+            count: int = await connection.fetchval(
+                "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1",
+                self.name,
+            )
+        finally:
+            await connection.close()
+        return count
+
+    async def wait_disconnected(self) -> None:
+        """Wait (up to 10 s) until no session is open on this database.
+
+        A backend flushes its statistics when it exits, so once a stopped server's
+        sessions are gone the transaction count includes everything it did.
+        """
+        connection = await asyncpg.connect(f"{self.admin_url}/postgres")
+        try:
+            for _ in range(100):
+                sessions = await connection.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", self.name
+                )
+                if not sessions:
+                    return
+                await asyncio.sleep(0.1)
+        finally:
+            await connection.close()
