@@ -11,10 +11,14 @@ from typing import Any
 
 from aiodataloader import DataLoader
 
-from loaders import accounts, catalog, reviews
+from loaders import accounts, catalog, orders, reviews
 
 
 class Loaders:
+    def clear(self) -> None:
+        """Drop every loader and what it cached (the request is over)."""
+        vars(self).clear()
+
     @cached_property
     def user_by_id(self) -> DataLoader[int, Any]:
         return DataLoader(accounts.load_users)
@@ -50,3 +54,19 @@ class Loaders:
     @cached_property
     def reviews_by_product(self) -> DataLoader[Any, Any]:
         return DataLoader(reviews.load_review_pages)
+
+    @cached_property
+    def order_by_id(self) -> DataLoader[int, Any]:
+        return DataLoader(orders.load_orders)
+
+    @cached_property
+    def items_by_order(self) -> DataLoader[int, Any]:
+        return DataLoader(orders.load_items)
+
+    @cached_property
+    def orders_by_customer(self) -> DataLoader[Any, Any]:
+        return DataLoader(orders.load_order_pages)
+
+    @cached_property
+    def order_count_by_customer(self) -> DataLoader[int, int]:
+        return DataLoader(orders.load_order_counts)

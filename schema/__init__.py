@@ -4,44 +4,51 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.federation import Schema
 from strawberry.federation.schema import FederationAny
 from strawberry.printer import print_schema
 from strawberry.types import ExecutionContext, Info
 
 from resolvers.errors import BadUserInput
-from schema.accounts import User
-from schema.catalog import CatalogQuery, Category, Product
-from schema.context import limits
+from schema.accounts import AccountsQuery, User
+from schema.catalog import CatalogMutation, CatalogQuery, Category, Product
+from schema.context import page_limits
 from schema.errors import ErrorCodes, log_unexpected
+from schema.execution import ReleaseRequestData, StorefrontExecutionContext
+from schema.limits import QueryLimits
 from schema.nodes import load_node, load_nodes
+from schema.orders import Order, OrdersMutation, OrdersQuery
 from schema.prefetch import prefetched
 from schema.relay import Node
-from schema.reviews import Review
+from schema.reviews import Review, ReviewsMutation
 
 
 @strawberry.type
-class Query(CatalogQuery):
+class Query(CatalogQuery, AccountsQuery, OrdersQuery):
     @strawberry.field(description="Any object by its global ID.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         found = await load_node(info.context, id)
         if found is not None:
             await prefetched(info, [found])
-        return found  # type: ignore[no-any-return]
+        return found
 
     @strawberry.field(description="Objects by global ID, in order; null where none exists.")
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
-        maximum = limits(info.context).max_size
+        maximum = page_limits(info.context).max_size
         if len(ids) > maximum:
             raise BadUserInput(f"`ids` may hold at most {maximum} IDs, got {len(ids)}")
         found = await load_nodes(info.context, ids)
         await prefetched(info, [node for node in found if node is not None])
         return found
+
+
+@strawberry.type
+class Mutation(CatalogMutation, ReviewsMutation, OrdersMutation):
+    pass
 
 
 class StorefrontSchema(Schema):
@@ -54,7 +61,7 @@ class StorefrontSchema(Schema):
         await prefetched(
             info, [item for item in found if hasattr(item, "__strawberry_definition__")]
         )
-        return found
+        return cast(list[FederationAny], found)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -68,8 +75,10 @@ async def _awaited(value: Any) -> Any:
 
 schema = StorefrontSchema(
     query=Query,
-    types=[Product, Category, Review, User],
-    extensions=[ParserCache, ValidationCache, ErrorCodes],
+    mutation=Mutation,
+    types=[Product, Category, Review, User, Order],
+    extensions=[QueryLimits, ErrorCodes, ReleaseRequestData],
+    execution_context_class=StorefrontExecutionContext,
     federation_version="2.11",
 )
 
