@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated, Any
+
 import strawberry
 from strawberry.types import Info
 
 from models.accounts import User as UserModel
+from resolvers.pagination import PageArgs
 from schema.context import SchemaContext
 from schema.nodes import register_node
-from schema.relay import Node, id_of, to_global_id
+from schema.permissions import require_owner_or_staff, require_scope
+from schema.prefetch import prefetched, resolve_page
+from schema.relay import Connection, Node, id_of, to_global_id
+
+if TYPE_CHECKING:
+    from schema.orders import Order
 
 
 @strawberry.federation.type(keys=["id"], description="A customer or member of staff.")
@@ -16,10 +24,40 @@ class User(Node):
     id: strawberry.ID
     name: str
     pk: strawberry.Private[int]
+    private_email: strawberry.Private[str]
+    prefetched: strawberry.Private[dict[Any, Any]]
 
     @classmethod
     def from_model(cls, user: UserModel) -> User:
-        return cls(id=to_global_id("User", user.id), name=user.name, pk=user.id)
+        return cls(
+            id=to_global_id("User", user.id),
+            name=user.name,
+            pk=user.id,
+            private_email=user.email,
+            prefetched={},
+        )
+
+    @strawberry.field(
+        description="Only to the user themself (scope `profile`) or staff (`orders:manage`)."
+    )
+    async def email(self, info: Info) -> str:
+        await require_owner_or_staff(info, self.pk, "profile", "this e-mail address")
+        return self.private_email
+
+    @strawberry.field(
+        description="Newest first. Only to the user themself (scope `orders:read`) or staff "
+        "(`orders:manage`)."
+    )
+    def orders(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Annotated[Order, strawberry.lazy("schema.orders")]]:
+        args = PageArgs(first=first, after=after, last=last, before=before)
+        return resolve_page(self, info.context, "orders", args)
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> User | None:
@@ -30,6 +68,21 @@ class User(Node):
 async def users_by_pk(context: SchemaContext, pks: list[int]) -> list[User | None]:
     rows = await context.loaders.user_by_id.load_many(pks)
     return [None if row is None else User.from_model(row) for row in rows]
+
+
+@strawberry.type
+class AccountsQuery:
+    @strawberry.field(description="The signed-in user (scope `profile`); null for a client.")
+    async def me(self, info: Info) -> User | None:
+        viewer = await require_scope(info, "profile")
+        if viewer.user_id is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(viewer.user_id)
+        if row is None:
+            return None
+        found = User.from_model(row)
+        await prefetched(info, [found])
+        return found
 
 
 register_node("User", lambda loaders: loaders.user_by_id, User.from_model)

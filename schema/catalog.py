@@ -15,16 +15,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
-from strawberry.types.nodes import SelectedField
 
 from models.catalog import Category as CategoryModel
 from models.catalog import Product as ProductModel
 from resolvers import catalog
 from resolvers.money import from_minor
 from resolvers.pagination import PageArgs
-from schema.context import SchemaContext, limits
+from schema.context import SchemaContext, page_limits
 from schema.nodes import register_node
-from schema.prefetch import NOT_LOADED, prefetched, relation, resolve_page
+from schema.payloads import UserError, mutation_payload
+from schema.permissions import require_staff_scope
+from schema.prefetch import NOT_LOADED, prefetched, relation, resolve_page, selects
 from schema.relay import Connection, Node, connection, id_of, to_global_id
 
 if TYPE_CHECKING:
@@ -179,7 +180,7 @@ async def _children(
 async def _category_products(
     context: SchemaContext, categories: list[Category], args: PageArgs | None
 ) -> list[Connection[Product]]:
-    window = catalog.CATEGORY_PRODUCTS.window(args or PageArgs(), limits(context))
+    window = catalog.CATEGORY_PRODUCTS.window(args or PageArgs(), page_limits(context))
     pks = [category.pk for category in categories]
     loaders = context.loaders
     slices, counts = await asyncio.gather(
@@ -230,18 +231,6 @@ class ProductOrder:
     direction: OrderDirection = OrderDirection.ASC
 
 
-def _wants(info: Info, field_name: str) -> bool:
-    """Whether the current field's selection asks for `field_name` (fragments included)."""
-    pending = list(info.selected_fields[0].selections)
-    while pending:
-        selection = pending.pop()
-        if getattr(selection, "name", None) == field_name:
-            return True
-        if not isinstance(selection, SelectedField):
-            pending.extend(selection.selections)
-    return False
-
-
 @strawberry.type
 class CatalogQuery:
     @strawberry.field(description="The catalog, a page at a time.")
@@ -270,14 +259,14 @@ class CatalogQuery:
                 in_stock=given.in_stock,
             ),
             catalog.ProductOrder(
-                field=catalog.ProductOrderField(order_by.field.value)
+                field=catalog.ProductOrderField(order_by.field)
                 if order_by
                 else catalog.ProductOrderField.NAME,
                 descending=order_by is not None and order_by.direction is OrderDirection.DESC,
             ),
             PageArgs(first=first, after=after, last=last, before=before),
-            limits(info.context),
-            with_total=_wants(info, "totalCount"),
+            page_limits(info.context),
+            with_total=selects(info, "totalCount"),
         )
         found = connection(page, Product.from_model)
         await prefetched(info, [found])
@@ -311,9 +300,9 @@ class CatalogQuery:
     ) -> Connection[Category]:
         page = await catalog.list_categories(
             PageArgs(first=first, after=after, last=last, before=before),
-            limits(info.context),
+            page_limits(info.context),
             roots_only=roots_only,
-            with_total=_wants(info, "totalCount"),
+            with_total=selects(info, "totalCount"),
         )
         found = connection(page, Category.from_model)
         await prefetched(info, [found])
@@ -333,3 +322,104 @@ class CatalogQuery:
         found = Category.from_model(row)
         await prefetched(info, [found])
         return found
+
+
+@strawberry.input(description="A new product; the slug comes from the name when absent.")
+class CreateProductInput:
+    sku: str
+    name: str
+    price: Decimal
+    stock: int
+    description: str | None = None
+    slug: str | None = None
+    category_id: strawberry.ID | None = None
+    currency: str | None = strawberry.field(
+        default=None, description="ISO 4217; the store's currency when absent."
+    )
+
+
+@strawberry.input(description="Changes to a product; absent fields stay as they are.")
+class UpdateProductInput:
+    id: strawberry.ID
+    sku: str | None = None
+    name: str | None = None
+    price: Decimal | None = None
+    stock: int | None = None
+    description: str | None = None
+    slug: str | None = None
+    category_id: strawberry.ID | None = None
+    currency: str | None = None
+
+
+@strawberry.input
+class DeleteProductInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class CreateProductPayload:
+    product: Product | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class UpdateProductPayload:
+    product: Product | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class DeleteProductPayload:
+    product: Product | None = strawberry.field(description="The product as it was.")
+    deleted_product_id: strawberry.ID | None
+    user_errors: list[UserError]
+
+
+def _changes(given: CreateProductInput | UpdateProductInput) -> catalog.ProductChanges:
+    category = given.category_id
+    return catalog.ProductChanges(
+        sku=given.sku,
+        name=given.name,
+        slug=given.slug,
+        description=given.description,
+        price=given.price,
+        currency=given.currency,
+        stock=given.stock,
+        category_id=id_of(category, "Category", "input.categoryId") if category else None,
+    )
+
+
+@strawberry.type
+class CatalogMutation:
+    @strawberry.mutation(description="Staff: add a product. Scope `catalog:write`.")
+    async def create_product(self, info: Info, input: CreateProductInput) -> CreateProductPayload:
+        await require_staff_scope(info, "catalog:write")
+        currency = info.context.settings.currency
+        return await mutation_payload(
+            info,
+            CreateProductPayload,
+            catalog.create_product(_changes(input), default_currency=currency),
+            lambda row: {"product": Product.from_model(row)},
+        )
+
+    @strawberry.mutation(description="Staff: change a product. Scope `catalog:write`.")
+    async def update_product(self, info: Info, input: UpdateProductInput) -> UpdateProductPayload:
+        await require_staff_scope(info, "catalog:write")
+        return await mutation_payload(
+            info,
+            UpdateProductPayload,
+            catalog.update_product(id_of(input.id, "Product", "input.id"), _changes(input)),
+            lambda row: {"product": Product.from_model(row)},
+        )
+
+    @strawberry.mutation(
+        description="Staff: delete a product and its reviews. Scope `catalog:write`."
+    )
+    async def delete_product(self, info: Info, input: DeleteProductInput) -> DeleteProductPayload:
+        await require_staff_scope(info, "catalog:write")
+        return await mutation_payload(
+            info,
+            DeleteProductPayload,
+            catalog.delete_product(id_of(input.id, "Product", "input.id")),
+            lambda row: {"product": Product.from_model(row), "deleted_product_id": input.id},
+        )

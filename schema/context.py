@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from auth.resource import Viewer
 from loaders import Loaders
 from resolvers.pagination import Limits
 
@@ -18,11 +19,13 @@ class SchemaContext(Protocol):
     loaders: Loaders
     request_id: str
 
+    async def viewer(self) -> Viewer | None: ...
+
     @property
     def settings(self) -> SchemaSettings: ...
 
 
-def limits(context: SchemaContext) -> Limits:
+def page_limits(context: SchemaContext) -> Limits:
     return Limits(
         default_size=context.settings.default_page_size, max_size=context.settings.max_page_size
     )

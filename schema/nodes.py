@@ -8,7 +8,7 @@ DataLoader's batching.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,20 +19,29 @@ from resolvers.errors import BadUserInput
 from schema.context import SchemaContext
 from schema.relay import from_global_id
 
+# Raises UNAUTHENTICATED or FORBIDDEN when the caller may not read the row.
+Guard = Callable[[SchemaContext, Any], Awaitable[None]]
+
 
 @dataclass(frozen=True)
 class NodeType:
     loader: Callable[[Loaders], DataLoader[int, Any]]
     to_node: Callable[[Any], Any]
+    guard: Guard | None
 
 
 _NODE_TYPES: dict[str, NodeType] = {}
 
 
 def register_node(
-    type_name: str, loader: Callable[[Loaders], Any], to_node: Callable[[Any], Any]
+    type_name: str,
+    loader: Callable[[Loaders], Any],
+    to_node: Callable[[Any], Any],
+    guard: Guard | None = None,
 ) -> None:
-    _NODE_TYPES[type_name] = NodeType(loader=loader, to_node=to_node)
+    """Make a type fetchable by global ID; `guard` keeps private rows private, so that
+    `node` and `nodes` are no side door around the type's own queries."""
+    _NODE_TYPES[type_name] = NodeType(loader=loader, to_node=to_node, guard=guard)
 
 
 async def load_node(context: SchemaContext, global_id: str, expected: str | None = None) -> Any:
@@ -44,7 +53,11 @@ async def load_node(context: SchemaContext, global_id: str, expected: str | None
     if node_type is None:
         raise BadUserInput(f"Unknown type in ID: {type_name[:32]!r}")
     row = await node_type.loader(context.loaders).load(id_)
-    return None if row is None else node_type.to_node(row)
+    if row is None:
+        return None
+    if node_type.guard is not None:
+        await node_type.guard(context, row)
+    return node_type.to_node(row)
 
 
 async def load_nodes(context: SchemaContext, global_ids: Sequence[str]) -> list[Any]:

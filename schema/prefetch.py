@@ -56,6 +56,19 @@ async def _single(values: Awaitable[list[Any]]) -> Any:
     return (await values)[0]
 
 
+def selects(info: Info, field_name: str) -> bool:
+    """Whether the current field's selection asks for `field_name` (fragments included)."""
+    pending = list(info.selected_fields[0].selections)
+    while pending:
+        selection = pending.pop()
+        if isinstance(selection, SelectedField):
+            if selection.name == field_name:
+                return True
+        else:
+            pending.extend(selection.selections)
+    return False
+
+
 async def prefetched(info: Info, objects: Sequence[Any]) -> None:
     """Prefetch what the current root field selects below `objects`."""
     await prefetch(info.context, objects, info.selected_fields[0].selections)

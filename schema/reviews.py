@@ -5,16 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry.types import Info
 
 from models.reviews import Review as ReviewModel
+from resolvers import reviews
+from resolvers.errors import Forbidden
 from resolvers.pagination import PageArgs
 from resolvers.reviews import PRODUCT_REVIEWS
 from schema.accounts import User, users_by_pk
 from schema.catalog import Product
-from schema.context import SchemaContext, limits
+from schema.context import SchemaContext, page_limits
 from schema.nodes import register_node
+from schema.payloads import UserError, mutation_payload
+from schema.permissions import require_scope
 from schema.prefetch import NOT_LOADED, relation
-from schema.relay import Connection, Node, connection, to_global_id
+from schema.relay import Connection, Node, connection, id_of, to_global_id
 
 
 @strawberry.type(description="A customer's rating (1 to 5) and words about a product.")
@@ -58,7 +63,7 @@ async def _products(
 async def _product_reviews(
     context: SchemaContext, products: list[Product], args: PageArgs | None
 ) -> list[Connection[Review]]:
-    window = PRODUCT_REVIEWS.window(args or PageArgs(), limits(context))
+    window = PRODUCT_REVIEWS.window(args or PageArgs(), page_limits(context))
     slices = await context.loaders.reviews_by_product.load_many([(p.pk, window) for p in products])
     return [
         connection(PRODUCT_REVIEWS.page(found, product.review_count), Review.from_model)
@@ -70,3 +75,36 @@ relation(Product, "reviews", _product_reviews, paged=True)
 relation(Review, "author", _authors)
 relation(Review, "product", _products)
 register_node("Review", lambda loaders: loaders.review_by_id, Review.from_model)
+
+
+@strawberry.input
+class AddReviewInput:
+    product_id: strawberry.ID
+    rating: int = strawberry.field(description="1 to 5.")
+    body: str = ""
+
+
+@strawberry.type
+class AddReviewPayload:
+    review: Review | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ReviewsMutation:
+    @strawberry.mutation(description="Review a product, once per product. Scope `reviews:write`.")
+    async def add_review(self, info: Info, input: AddReviewInput) -> AddReviewPayload:
+        viewer = await require_scope(info, "reviews:write")
+        if viewer.user_id is None:
+            raise Forbidden("Only a signed-in user can write a review")
+        return await mutation_payload(
+            info,
+            AddReviewPayload,
+            reviews.add_review(
+                viewer.user_id,
+                id_of(input.product_id, "Product", "input.productId"),
+                input.rating,
+                input.body,
+            ),
+            lambda row: {"review": Review.from_model(row)},
+        )

@@ -8,7 +8,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from auth.errors import AuthenticationError, IdentityProviderUnavailable
+from auth.resource import ResourceServer, Viewer
 from loaders import Loaders
+from resolvers.errors import ServiceUnavailable, Unauthenticated
 from server.settings import Settings
 
 
@@ -21,3 +24,29 @@ class Context:
     settings: Settings
     request_id: str
     loaders: Loaders = field(default_factory=Loaders)
+    authorization: str | None = None
+    resource: ResourceServer | None = None
+    _viewer: Viewer | None = field(default=None, init=False)
+    _authenticated: bool = field(default=False, init=False)
+
+    async def viewer(self) -> Viewer | None:
+        """The caller the bearer token proves (checked once per request), or None.
+
+        A token that is present but invalid raises UNAUTHENTICATED, whatever asked.
+        """
+        if not self._authenticated:
+            self._viewer = await self._authenticate()
+            self._authenticated = True
+        return self._viewer
+
+    async def _authenticate(self) -> Viewer | None:
+        if self.resource is None:
+            if self.authorization:
+                raise Unauthenticated("This service accepts no bearer tokens")
+            return None
+        try:
+            return await self.resource.viewer(self.authorization)
+        except AuthenticationError as error:
+            raise Unauthenticated(f"Invalid bearer token: {error}") from None
+        except IdentityProviderUnavailable:
+            raise ServiceUnavailable("The identity provider cannot be reached") from None

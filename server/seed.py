@@ -12,7 +12,6 @@ import bisect
 import itertools
 import math
 import random
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from models.accounts import User
 from models.catalog import Category, Product
 from models.orders import Order, OrderItem, OrderStatus
 from models.reviews import Review
+from resolvers.catalog import slugify
 from server.database import APP_LABEL, pending_migrations, tortoise_config
 from server.settings import Settings
 
@@ -253,10 +253,6 @@ class DemoData:
             self.order_items,
         ]
         return list(zip(SEEDED_MODELS, rows, strict=True))
-
-
-def slugify(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def _moment(rng: random.Random, start: datetime, end: datetime) -> datetime:

@@ -18,7 +18,9 @@ class Catalog:
 
 
 async def make_user(number: int, *, staff: bool = False) -> User:
-    return await User.create(email=f"user{number}@example.com", name=f"User {number}", is_staff=staff)
+    return await User.create(
+        email=f"user{number}@example.com", name=f"User {number}", is_staff=staff
+    )
 
 
 async def make_product(
@@ -43,7 +45,9 @@ async def make_product(
 
 async def add_review(product: Product, author: User, rating: int) -> Review:
     """A review, with the product's rating figures kept as the service keeps them."""
-    review = await Review.create(product=product, author=author, rating=rating, body=f"{rating} stars")
+    review = await Review.create(
+        product=product, author=author, rating=rating, body=f"{rating} stars"
+    )
     product.review_count += 1
     product.rating_total += rating
     product.rating_average = product.rating_total / product.review_count

@@ -51,7 +51,9 @@ NODES = """
 query Nodes($ids: [ID!]!) {
   nodes(ids: $ids) {
     id
-    ... on Product { name category { name } reviews(first: 2) { edges { node { author { name } } } } }
+    ... on Product {
+      name category { name } reviews(first: 2) { edges { node { author { name } } } }
+    }
   }
 }
 """
@@ -99,7 +101,9 @@ async def test_statements_do_not_grow_with_rows(
 
 
 async def test_nodes_cost_one_statement_per_type_and_level(
-    client: httpx.AsyncClient, sql: StatementCounter, catalog  # type: ignore[no-untyped-def]
+    client: httpx.AsyncClient,
+    sql: StatementCounter,
+    catalog,  # type: ignore[no-untyped-def]
 ) -> None:
     listing = await graphql(client, "{ products(first: 20) { edges { node { id } } } }")
     ids = [edge["node"]["id"] for edge in listing["data"]["products"]["edges"]]

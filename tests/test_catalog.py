@@ -111,7 +111,9 @@ async def test_ordering_by_price_and_rating(client: httpx.AsyncClient, db: str) 
     await add_review(dear, reviewer, 2)
     by_price = await page(client, first=3, orderBy={"field": "PRICE", "direction": "ASC"})
     assert skus(by_price) == [cheap.sku, middle.sku, dear.sku]
-    by_rating = await page(client, first=3, orderBy={"field": "AVERAGE_RATING", "direction": "DESC"})
+    by_rating = await page(
+        client, first=3, orderBy={"field": "AVERAGE_RATING", "direction": "DESC"}
+    )
     assert skus(by_rating) == [cheap.sku, dear.sku, middle.sku]
     ratings = [edge["node"]["averageRating"] for edge in by_rating["edges"]]
     assert ratings == [5.0, 2.0, None]
@@ -128,7 +130,9 @@ async def test_filters(client: httpx.AsyncClient, catalog: Catalog) -> None:
     assert await matching({"search": "sku-0004"}) == ["SKU-0004"]
     assert await matching({"search": "DESCRIPTION OF PRODUCT 12"}) == ["SKU-0012"]
     root_id = (await graphql(client, '{ category(slug: "root") { id } }'))["data"]["category"]["id"]
-    child_id = (await graphql(client, '{ category(slug: "child") { id } }'))["data"]["category"]["id"]
+    child_id = (await graphql(client, '{ category(slug: "child") { id } }'))["data"]["category"][
+        "id"
+    ]
     assert len(await matching({"categoryId": root_id})) == 13
     assert await matching({"categoryId": child_id}) == [
         f"SKU-{number:04d}" for number in range(1, 13, 2)
@@ -189,9 +193,7 @@ async def test_product_lookups(client: httpx.AsyncClient) -> None:
     assert by_id == by_slug == by_sku
     missing = await graphql(client, query, {"sku": "NOPE"})
     assert missing == {"data": {"product": None}}
-    assert await errors_of(client, query, sku="SKU-0003", slug="product-0003") == [
-        "BAD_USER_INPUT"
-    ]
+    assert await errors_of(client, query, sku="SKU-0003", slug="product-0003") == ["BAD_USER_INPUT"]
     assert await errors_of(client, query) == ["BAD_USER_INPUT"]
     category_id = (await graphql(client, '{ category(slug: "root") { id } }'))["data"]
     assert await errors_of(client, query, id=category_id["category"]["id"]) == ["BAD_USER_INPUT"]

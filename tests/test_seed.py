@@ -42,7 +42,7 @@ async def seed(
 async def dump() -> dict[str, list[dict[str, Any]]]:
     connection = get_connection("default")
     return {
-        table: await connection.execute_query_dict(f'SELECT * FROM "{table}" ORDER BY id')  # noqa: S608
+        table: await connection.execute_query_dict(f'SELECT * FROM "{table}" ORDER BY id')
         for table in SEEDED_TABLES
     }
 

@@ -1,0 +1,298 @@
+"""GraphQL types of orders: `Order`, `OrderItem`, `OrderStatus`; the `orders` and `order`
+queries, `User.orders`, and the `placeOrder`, `cancelOrder`, `updateOrderStatus` mutations.
+
+Orders are private: their customer (scope `orders:read`) and staff (`orders:manage`) may
+read them, through every door (`order`, `orders`, `node`, `nodes`, `User.orders`); the
+rules are in `resolvers.orders`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from models.orders import Order as OrderModel
+from models.orders import OrderItem as OrderItemModel
+from models.orders import OrderStatus
+from resolvers import orders
+from resolvers.errors import Forbidden
+from resolvers.money import from_minor
+from resolvers.pagination import PageArgs
+from schema.accounts import User, users_by_pk
+from schema.catalog import Money, Product
+from schema.context import SchemaContext, page_limits
+from schema.nodes import register_node
+from schema.payloads import UserError, mutation_payload
+from schema.permissions import require_scope, require_staff_scope, viewer_of
+from schema.prefetch import NOT_LOADED, prefetched, relation, selects
+from schema.relay import Connection, Node, connection, id_of, to_global_id
+
+strawberry.enum(
+    OrderStatus,
+    description="Where an order is: PENDING → PAID → SHIPPED → DELIVERED, or CANCELLED.",
+)
+
+
+@strawberry.type(description="One line of an order, at the price it was placed at.")
+class OrderItem:
+    quantity: int
+    unit_price: Money = strawberry.field(description="The price when the order was placed.")
+    line_total: Money = strawberry.field(description="Unit price times quantity.")
+    product_pk: strawberry.Private[int | None]
+    product: Product | None = strawberry.field(
+        default=NOT_LOADED, description="Null when the product was deleted since."
+    )
+
+    @classmethod
+    def from_model(cls, item: OrderItemModel, currency: str) -> OrderItem:
+        return cls(
+            quantity=item.quantity,
+            unit_price=Money(amount=from_minor(item.unit_price_minor), currency=currency),
+            line_total=Money(
+                amount=from_minor(item.unit_price_minor * item.quantity), currency=currency
+            ),
+            product_pk=item.product_id,
+        )
+
+
+@strawberry.type(description="A customer's order; visible to its customer and to staff only.")
+class Order(Node):
+    id: strawberry.ID
+    number: str = strawberry.field(description="What the customer quotes, e.g. SF-7K2M9QX4TA.")
+    status: OrderStatus
+    total: Money
+    created_at: datetime
+    updated_at: datetime
+    pk: strawberry.Private[int]
+    customer_pk: strawberry.Private[int]
+    currency: strawberry.Private[str]
+    items: list[OrderItem] = NOT_LOADED
+    customer: User | None = NOT_LOADED
+
+    @classmethod
+    def from_model(cls, order: OrderModel) -> Order:
+        return cls(
+            id=to_global_id("Order", order.id),
+            number=order.number,
+            status=order.status,
+            total=Money(amount=from_minor(order.total_minor), currency=order.currency),
+            created_at=order.created_at,
+            updated_at=order.updated_at,
+            pk=order.id,
+            customer_pk=order.customer_id,
+            currency=order.currency,
+        )
+
+
+async def _items(
+    context: SchemaContext, parents: list[Order], _: PageArgs | None
+) -> list[list[OrderItem]]:
+    rows = await context.loaders.items_by_order.load_many([order.pk for order in parents])
+    return [
+        [OrderItem.from_model(item, order.currency) for item in items]
+        for order, items in zip(parents, rows, strict=True)
+    ]
+
+
+async def _customers(
+    context: SchemaContext, parents: list[Order], _: PageArgs | None
+) -> list[User | None]:
+    return await users_by_pk(context, [order.customer_pk for order in parents])
+
+
+async def _products(
+    context: SchemaContext, items: list[OrderItem], _: PageArgs | None
+) -> list[Product | None]:
+    wanted = [item.product_pk for item in items if item.product_pk is not None]
+    rows = dict(zip(wanted, await context.loaders.product_by_id.load_many(wanted), strict=True))
+    return [
+        None
+        if item.product_pk is None or rows[item.product_pk] is None
+        else Product.from_model(rows[item.product_pk])
+        for item in items
+    ]
+
+
+async def _user_orders(
+    context: SchemaContext, users: list[User], args: PageArgs | None
+) -> list[Connection[Order]]:
+    """`User.orders` for many users; FORBIDDEN (for the whole batch) unless the caller may
+    read each one's orders. Prefetching then leaves the field to each user's own resolver,
+    which loads the permitted ones and reports the others at their own path."""
+    viewer = await context.viewer()
+    for user in users:
+        orders.authorize_read(viewer, user.pk)
+    window = orders.ORDERS.window(args or PageArgs(), page_limits(context))
+    pks = [user.pk for user in users]
+    loaders = context.loaders
+    slices, counts = await asyncio.gather(
+        loaders.orders_by_customer.load_many([(pk, window) for pk in pks]),
+        loaders.order_count_by_customer.load_many(pks),
+    )
+    return [
+        connection(orders.ORDERS.page(found, count), Order.from_model)
+        for found, count in zip(slices, counts, strict=True)
+    ]
+
+
+async def _guard(context: SchemaContext, row: OrderModel) -> None:
+    orders.authorize_read(await context.viewer(), row.customer_id)
+
+
+relation(Order, "items", _items)
+relation(Order, "customer", _customers)
+relation(OrderItem, "product", _products)
+relation(User, "orders", _user_orders, paged=True)
+register_node("Order", lambda loaders: loaders.order_by_id, Order.from_model, guard=_guard)
+
+
+@strawberry.type
+class OrdersQuery:
+    @strawberry.field(
+        description="Your orders (scope `orders:read`), or every order for staff "
+        "(`orders:manage`); newest first."
+    )
+    async def orders(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        status: OrderStatus | None = None,
+    ) -> Connection[Order]:
+        page = await orders.list_orders(
+            await viewer_of(info),
+            status,
+            PageArgs(first=first, after=after, last=last, before=before),
+            page_limits(info.context),
+            with_total=selects(info, "totalCount"),
+        )
+        found = connection(page, Order.from_model)
+        await prefetched(info, [found])
+        return found
+
+    @strawberry.field(description="One order: its customer's (`orders:read`) or staff's.")
+    async def order(self, info: Info, id: strawberry.ID) -> Order | None:
+        row = await orders.find_order(
+            await viewer_of(info), info.context.loaders, id_of(id, "Order", "id")
+        )
+        if row is None:
+            return None
+        found = Order.from_model(row)
+        await prefetched(info, [found])
+        return found
+
+
+@strawberry.input(description="One product and how many of it.")
+class OrderLineInput:
+    product_id: strawberry.ID
+    quantity: int = strawberry.field(description=f"1 to {orders.MAX_QUANTITY}.")
+
+
+@strawberry.input(description="What to order. Each product appears in one item at most.")
+class PlaceOrderInput:
+    items: list[OrderLineInput] = strawberry.field(description=f"1 to {orders.MAX_LINES} items.")
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="Up to 128 characters of your choosing: placing an order again with a "
+        "key you used before returns that first order instead of placing another.",
+    )
+
+
+@strawberry.input
+class CancelOrderInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class UpdateOrderStatusInput:
+    id: strawberry.ID
+    status: OrderStatus
+
+
+@strawberry.type
+class PlaceOrderPayload:
+    order: Order | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class CancelOrderPayload:
+    order: Order | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class UpdateOrderStatusPayload:
+    order: Order | None
+    user_errors: list[UserError]
+
+
+def _order_fields(row: OrderModel) -> dict[str, Order]:
+    return {"order": Order.from_model(row)}
+
+
+def _lines(items: list[OrderLineInput]) -> list[orders.OrderLine]:
+    return [
+        orders.OrderLine(
+            product_id=id_of(item.product_id, "Product", f"input.items[{index}].productId"),
+            quantity=item.quantity,
+        )
+        for index, item in enumerate(items)
+    ]
+
+
+@strawberry.type
+class OrdersMutation:
+    @strawberry.mutation(
+        description="Order products, all or nothing: stock is taken for every item or for "
+        "none. Scope `orders:write`."
+    )
+    async def place_order(self, info: Info, input: PlaceOrderInput) -> PlaceOrderPayload:
+        viewer = await require_scope(info, orders.WRITE_SCOPE)
+        if viewer.user_id is None:
+            raise Forbidden("Only a signed-in customer can place an order")
+        return await mutation_payload(
+            info,
+            PlaceOrderPayload,
+            orders.place_order(
+                viewer.user_id,
+                _lines(input.items),
+                input.idempotency_key,
+                info.context.settings.currency,
+            ),
+            _order_fields,
+        )
+
+    @strawberry.mutation(
+        description="Cancel your order while it is PENDING or PAID; its items go back into "
+        "stock. Scope `orders:write`."
+    )
+    async def cancel_order(self, info: Info, input: CancelOrderInput) -> CancelOrderPayload:
+        viewer = await require_scope(info, orders.WRITE_SCOPE)
+        return await mutation_payload(
+            info,
+            CancelOrderPayload,
+            orders.cancel_order(viewer, id_of(input.id, "Order", "input.id")),
+            _order_fields,
+        )
+
+    @strawberry.mutation(
+        description="Staff: move an order forward (PENDING → PAID → SHIPPED → DELIVERED; "
+        "skipping ahead is allowed), or cancel it while PENDING or PAID, which returns its "
+        "items to stock. Scope `orders:manage`."
+    )
+    async def update_order_status(
+        self, info: Info, input: UpdateOrderStatusInput
+    ) -> UpdateOrderStatusPayload:
+        await require_staff_scope(info, orders.MANAGE_SCOPE)
+        return await mutation_payload(
+            info,
+            UpdateOrderStatusPayload,
+            orders.update_order_status(id_of(input.id, "Order", "input.id"), input.status),
+            _order_fields,
+        )
