@@ -24,8 +24,11 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from auth.accounts import create_user
+from auth.clients import create_client
 from models.accounts import User
 from models.catalog import Category, Product
+from models.oauth import OAuthClient
 from models.orders import Order, OrderItem, OrderStatus
 from models.reviews import Review
 from resolvers.catalog import slugify
@@ -288,11 +291,8 @@ def build_categories(count: int) -> tuple[list[Category], dict[int, _Assortment]
 
 
 def build_users(rng: random.Random, count: int) -> list[User]:
-    """The demo customers, `user0001@example.com` and on.
-
-    Nobody gets a password yet (`password_hash` stays None), so these users cannot sign
-    in through the login form. This is the place to give demo accounts credentials.
-    """
+    """The demo customers, `user0001@example.com` and on, who cannot sign in (no
+    password); `create_demo_accounts` adds the accounts that can."""
     return [
         User(
             id=number,
@@ -605,7 +605,42 @@ async def run_seed(
             )
             return 1
         await seed_database(sizes, seed=seed, currency=settings.currency, reset=reset)
+        client_id = await create_demo_accounts()
     finally:
         await Tortoise.close_connections()
     print(f"seed: done in {time.perf_counter() - started:.1f} s (seed {seed})", file=sys.stderr)
+    print(demo_instructions(client_id), file=sys.stderr)
     return 0
+
+
+DEMO_STAFF = ("staff@example.com", "Sam Staff", "storefront-staff")
+DEMO_CUSTOMER = ("customer@example.com", "Casey Customer", "storefront-customer")
+DEMO_CLIENT = "Storefront demo web app"
+DEMO_REDIRECT_URI = "http://127.0.0.1:5173/callback"
+DEMO_SCOPES = "profile orders:read orders:write reviews:write catalog:write orders:manage"
+
+
+async def create_demo_accounts() -> str:
+    """A staff user, a customer (both able to sign in, with publicly known demo passwords)
+    and a public browser client; returns the client's id. Runs once per database."""
+    for email, name, password in (DEMO_STAFF, DEMO_CUSTOMER):
+        if not await User.exists(email=email):
+            await create_user(email, name, password, is_staff=email == DEMO_STAFF[0])
+    existing = await OAuthClient.get_or_none(name=DEMO_CLIENT)
+    if existing is not None:
+        return existing.client_id
+    client = await create_client(DEMO_CLIENT, DEMO_SCOPES, [DEMO_REDIRECT_URI], public=True)
+    return client.client_id
+
+
+def demo_instructions(client_id: str) -> str:
+    staff, customer = DEMO_STAFF, DEMO_CUSTOMER
+    return (
+        "seed: demo accounts (demo passwords: never use this database in production)\n"
+        f"  staff:    {staff[0]} / {staff[2]}\n"
+        f"  customer: {customer[0]} / {customer[2]}\n"
+        f"  public web client: {client_id} (redirect URI {DEMO_REDIRECT_URI}, PKCE S256)\n"
+        '  a token for GraphiQL\'s Headers tab ({"Authorization": "Bearer <token>"}):\n'
+        f"    storefront issue-token --user {customer[0]} "
+        '--scopes "profile orders:read orders:write reviews:write"'
+    )

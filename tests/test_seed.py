@@ -13,12 +13,13 @@ import pytest
 from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext
 
+from auth.accounts import authenticate
 from models.accounts import User
 from models.catalog import Category, Product
 from models.oauth import OAuthClient
 from models.orders import Order, OrderItem, OrderStatus
 from models.reviews import Review
-from server.seed import SeedSizes, run_seed
+from server.seed import DEMO_CLIENT, DEMO_CUSTOMER, DEMO_STAFF, SeedSizes, run_seed
 from server.settings import Settings
 
 SIZES = SeedSizes(categories=5, products=40, users=15, reviews=200, orders=30)
@@ -40,9 +41,15 @@ async def seed(
 
 
 async def dump() -> dict[str, list[dict[str, Any]]]:
+    """Every seeded row; the demo accounts' password hashes are salted, so left out."""
     connection = get_connection("default")
+    demo = {DEMO_STAFF[0], DEMO_CUSTOMER[0]}
     return {
-        table: await connection.execute_query_dict(f'SELECT * FROM "{table}" ORDER BY id')
+        table: [
+            row
+            for row in await connection.execute_query_dict(f'SELECT * FROM "{table}" ORDER BY id')
+            if row.get("email") not in demo
+        ]
         for table in SEEDED_TABLES
     }
 
@@ -52,7 +59,7 @@ async def test_seed_fills_every_table(db: str, capsys: pytest.CaptureFixture[str
 
     assert await Category.all().count() == SIZES.categories
     assert await Product.all().count() == SIZES.products
-    assert await User.all().count() == SIZES.users
+    assert await User.all().count() == SIZES.users + 2  # and the two demo accounts
     assert await Review.all().count() == SIZES.reviews
     assert await Order.all().count() == SIZES.orders
     assert SIZES.orders <= await OrderItem.all().count() <= 4 * SIZES.orders
@@ -123,8 +130,27 @@ async def test_oauth_clients_are_not_store_data(db: str) -> None:
     assert await seed(db) == 0
     assert await seed(db, reset=True) == 0
 
-    assert await OAuthClient.all().values_list("client_id", flat=True) == ["demo-web"]
+    assert await OAuthClient.all().order_by("id").values_list("name", flat=True) == [
+        "Demo web",
+        DEMO_CLIENT,
+    ]
     assert await Product.all().count() == SIZES.products
+
+
+async def test_demo_accounts_can_sign_in(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert await seed(db) == 0
+    instructions = capsys.readouterr().err
+
+    staff = await authenticate(DEMO_STAFF[0], DEMO_STAFF[2])
+    customer = await authenticate(DEMO_CUSTOMER[0], DEMO_CUSTOMER[2])
+    assert staff is not None
+    assert staff.is_staff
+    assert customer is not None
+    assert not customer.is_staff
+    client = await OAuthClient.get(name=DEMO_CLIENT)
+    assert client.secret_hash is None
+    assert client.client_id in instructions
+    assert "storefront issue-token --user customer@example.com" in instructions
 
 
 async def test_rating_figures_match_the_reviews(db: str) -> None:
