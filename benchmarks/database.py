@@ -35,12 +35,18 @@ class BenchmarkDatabase:
     async def drop(self) -> None:
         await self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
-    def storefront(self, *arguments: str) -> None:
-        """Run a `storefront` command (migrate, seed) on this database."""
+    def storefront(self, *arguments: str) -> str:
+        """Run a `storefront` command (migrate, seed, issue-token) on this database; its
+        standard output."""
         env = {**os.environ, "DATABASE_URL": self.url, "LOG_LEVEL": "WARNING"}
-        subprocess.run(
-            [sys.executable, "-m", "server.cli", *arguments], env=env, cwd=ROOT, check=True
-        )
+        return subprocess.run(
+            [sys.executable, "-m", "server.cli", *arguments],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        ).stdout
 
     async def detail_slugs(self, stride: int) -> list[str]:
         """Slugs of every `stride`-th product by id: the same pages on every run."""

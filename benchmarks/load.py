@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import psutil
 
-from benchmarks.workloads import HEADERS, Bodies
+from benchmarks.workloads import Bodies
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 
@@ -47,12 +47,12 @@ class Window:
 class Connection:
     """One keep-alive HTTP/1.1 connection that POSTs and reads whole responses."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
-        headers = "".join(f"{name}: {value}\r\n" for name, value in HEADERS.items())
-        self.head = f"POST {parts.path} HTTP/1.1\r\nhost: {parts.netloc}\r\n{headers}".encode()
+        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        self.head = f"POST {parts.path} HTTP/1.1\r\nhost: {parts.netloc}\r\n{lines}".encode()
         self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def post(self, body: bytes) -> tuple[int, bytes]:
@@ -89,8 +89,7 @@ class _Clock:
         self.done = False
 
 
-async def _client(url: str, bodies: Bodies, clock: _Clock, window: Window) -> None:
-    connection = Connection(url)
+async def _client(connection: Connection, bodies: Bodies, clock: _Clock, window: Window) -> None:
     try:
         while not clock.done:
             started = time.perf_counter()
@@ -121,6 +120,7 @@ async def drive(
     bodies: Bodies,
     server_cpu: Callable[[], float],
     *,
+    headers: dict[str, str],
     clients: int,
     warmup: float,
     duration: float,
@@ -129,7 +129,10 @@ async def drive(
     window = Window()
     clock = _Clock()
     me = psutil.Process()
-    tasks = [asyncio.create_task(_client(url, bodies, clock, window)) for _ in range(clients)]
+    tasks = [
+        asyncio.create_task(_client(Connection(url, headers), bodies, clock, window))
+        for _ in range(clients)
+    ]
     await asyncio.sleep(warmup)
     clock.measuring = True
     cpu_before, client_before, started = server_cpu(), _cpu_seconds(me), time.perf_counter()

@@ -25,18 +25,21 @@ from benchmarks.floor import STATEMENTS_PER_LISTING
 from benchmarks.load import drive
 from benchmarks.servers import FLOOR, SERVICE, ServerKind, running
 from benchmarks.statements import Reference, references
-from benchmarks.workloads import DETAIL_STRIDE, HEADERS, Workload, all_workloads
+from benchmarks.workloads import DETAIL_STRIDE, Workload, all_workloads
+from server.seed import DEMO_CUSTOMER
 
 
 class WrongAnswer(Exception):
     """A server under test answered differently from the service in process."""
 
 
-def _check_answer(base_url: str, kind: ServerKind, workload: str, reference: Reference) -> None:
-    response = httpx.post(f"{base_url}/graphql", content=reference.body, headers=HEADERS)
+def _check_answer(
+    base_url: str, kind: ServerKind, workload: Workload, reference: Reference
+) -> None:
+    response = httpx.post(f"{base_url}/graphql", content=reference.body, headers=workload.headers)
     if response.status_code != 200 or orjson.loads(response.content) != reference.response:
         raise WrongAnswer(
-            f"{kind.name} answered {workload} differently from the service in process: "
+            f"{kind.name} answered {workload.name} differently from the service in process: "
             f"{response.status_code} {response.text[:500]}"
         )
 
@@ -52,11 +55,12 @@ async def measure(
     transactions_before = await database.transactions()
     with running(kind, database.url) as server:
         print(f"  {workload.name} on {kind.name} (pid {server.process.pid}) ...", file=sys.stderr)
-        _check_answer(server.base_url, kind, workload.name, reference)
+        _check_answer(server.base_url, kind, workload, reference)
         window = await drive(
             f"{server.base_url}/graphql",
             workload.bodies,
             server.cpu_seconds,
+            headers=workload.headers,
             clients=args.clients,
             warmup=args.warmup,
             duration=args.duration,
@@ -83,7 +87,10 @@ async def benchmark(args: argparse.Namespace) -> list[report.Result]:
     try:
         database.storefront("migrate")
         database.storefront("seed")
-        workloads = all_workloads(await database.detail_slugs(DETAIL_STRIDE))
+        token = database.storefront(
+            "issue-token", "--user", DEMO_CUSTOMER[0], "--scopes", "profile orders:read"
+        ).strip()
+        workloads = all_workloads(await database.detail_slugs(DETAIL_STRIDE), token)
         if args.workloads:
             workloads = [w for w in workloads if w.name in args.workloads]
         expected = await references(database.url, workloads)

@@ -16,7 +16,7 @@ import httpx
 import orjson
 from tortoise import Tortoise
 
-from benchmarks.workloads import HEADERS, Workload
+from benchmarks.workloads import Workload
 from server.app import create_app
 from server.database import tortoise_config
 from server.settings import Settings
@@ -48,9 +48,9 @@ async def references(database_url: str, workloads: Sequence[Workload]) -> dict[s
             for workload in workloads:
                 body = workload.bodies()
                 # The first request warms caches (parsed documents); count the second.
-                await http.post("/graphql", content=body, headers=HEADERS)
+                await http.post("/graphql", content=body, headers=workload.headers)
                 counter.reset()
-                response = await http.post("/graphql", content=body, headers=HEADERS)
+                response = await http.post("/graphql", content=body, headers=workload.headers)
                 answer = orjson.loads(response.content)
                 found[workload.name] = Reference(body, counter.count, answer)
             return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -58,19 +58,30 @@ class Workload:
     bodies: Bodies
     # Whether the hand-written floor answers it too.
     has_floor: bool
+    headers: dict[str, str] = field(default_factory=lambda: dict(HEADERS))
 
 
 def body(query: str, variables: dict[str, Any]) -> bytes:
     return orjson.dumps({"query": query, "variables": variables})
 
 
-def listing(first: int) -> Workload:
+def listing(first: int, token: str | None = None) -> Workload:
+    """The listing page; with `token`, sent by a signed-in customer (what a valid bearer
+    token costs a public query)."""
     payload = body(LISTING, {"first": first})
+    if token is None:
+        return Workload(
+            name=f"listing_{first}",
+            description=f"product listing, first: {first}",
+            bodies=lambda: payload,
+            has_floor=True,
+        )
     return Workload(
-        name=f"listing_{first}",
-        description=f"product listing, first: {first}",
+        name=f"listing_{first}_signed_in",
+        description=f"product listing, first: {first}, with a valid bearer token",
         bodies=lambda: payload,
-        has_floor=True,
+        has_floor=False,
+        headers={**HEADERS, "authorization": f"Bearer {token}"},
     )
 
 
@@ -85,5 +96,5 @@ def detail(slugs: Sequence[str]) -> Workload:
     )
 
 
-def all_workloads(detail_slugs: Sequence[str]) -> list[Workload]:
-    return [listing(20), listing(100), detail(detail_slugs)]
+def all_workloads(detail_slugs: Sequence[str], token: str) -> list[Workload]:
+    return [listing(20), listing(20, token), listing(100), detail(detail_slugs)]

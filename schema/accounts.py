@@ -12,7 +12,7 @@ from resolvers.pagination import PageArgs
 from schema.context import SchemaContext
 from schema.nodes import register_node
 from schema.permissions import require_owner_or_staff, require_scope
-from schema.prefetch import prefetched, resolve_page
+from schema.prefetch import prefetched_object, resolve_page
 from schema.relay import Connection, Node, id_of, to_global_id
 
 if TYPE_CHECKING:
@@ -78,11 +78,7 @@ class AccountsQuery:
         if viewer.user_id is None:
             return None
         row = await info.context.loaders.user_by_id.load(viewer.user_id)
-        if row is None:
-            return None
-        found = User.from_model(row)
-        await prefetched(info, [found])
-        return found
+        return await prefetched_object(info, row, User.from_model)
 
 
 register_node("User", lambda loaders: loaders.user_by_id, User.from_model)

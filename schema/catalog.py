@@ -7,7 +7,6 @@ the end load each relation for many objects through the request's DataLoaders.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -25,8 +24,15 @@ from schema.context import SchemaContext, page_limits
 from schema.nodes import register_node
 from schema.payloads import UserError, mutation_payload
 from schema.permissions import require_staff_scope
-from schema.prefetch import NOT_LOADED, prefetched, relation, resolve_page, selects
-from schema.relay import Connection, Node, connection, id_of, to_global_id
+from schema.prefetch import (
+    NOT_LOADED,
+    prefetched_connection,
+    prefetched_object,
+    relation,
+    resolve_page,
+    selects,
+)
+from schema.relay import Connection, Node, id_of, parent_connections, to_global_id
 
 if TYPE_CHECKING:
     from schema.reviews import Review
@@ -180,17 +186,16 @@ async def _children(
 async def _category_products(
     context: SchemaContext, categories: list[Category], args: PageArgs | None
 ) -> list[Connection[Product]]:
-    window = catalog.CATEGORY_PRODUCTS.window(args or PageArgs(), page_limits(context))
-    pks = [category.pk for category in categories]
     loaders = context.loaders
-    slices, counts = await asyncio.gather(
-        loaders.products_by_category.load_many([(pk, window) for pk in pks]),
-        loaders.product_count_by_category.load_many(pks),
+    return await parent_connections(
+        context,
+        catalog.CATEGORY_PRODUCTS,
+        loaders.products_by_category,
+        [category.pk for category in categories],
+        args,
+        Product.from_model,
+        loaders.product_count_by_category,
     )
-    return [
-        connection(catalog.CATEGORY_PRODUCTS.page(found, count), Product.from_model)
-        for found, count in zip(slices, counts, strict=True)
-    ]
 
 
 relation(Product, "category", _product_categories)
@@ -268,9 +273,7 @@ class CatalogQuery:
             page_limits(info.context),
             with_total=selects(info, "totalCount"),
         )
-        found = connection(page, Product.from_model)
-        await prefetched(info, [found])
-        return found
+        return await prefetched_connection(info, page, Product.from_model)
 
     @strawberry.field(description="One product, by exactly one of `id`, `sku` or `slug`.")
     async def product(
@@ -282,11 +285,7 @@ class CatalogQuery:
     ) -> Product | None:
         pk = id_of(id, "Product", "id") if id is not None else None
         row = await catalog.find_product(info.context.loaders, id_=pk, sku=sku, slug=slug)
-        if row is None:
-            return None
-        found = Product.from_model(row)
-        await prefetched(info, [found])
-        return found
+        return await prefetched_object(info, row, Product.from_model)
 
     @strawberry.field(description="Categories by name; `rootsOnly` keeps the top level.")
     async def categories(
@@ -304,9 +303,7 @@ class CatalogQuery:
             roots_only=roots_only,
             with_total=selects(info, "totalCount"),
         )
-        found = connection(page, Category.from_model)
-        await prefetched(info, [found])
-        return found
+        return await prefetched_connection(info, page, Category.from_model)
 
     @strawberry.field(description="One category, by exactly one of `id` or `slug`.")
     async def category(
@@ -317,11 +314,7 @@ class CatalogQuery:
     ) -> Category | None:
         pk = id_of(id, "Category", "id") if id is not None else None
         row = await catalog.find_category(info.context.loaders, id_=pk, slug=slug)
-        if row is None:
-            return None
-        found = Category.from_model(row)
-        await prefetched(info, [found])
-        return found
+        return await prefetched_object(info, row, Category.from_model)
 
 
 @strawberry.input(description="A new product; the slug comes from the name when absent.")

@@ -8,7 +8,6 @@ rules are in `resolvers.orders`.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 
 import strawberry
@@ -27,8 +26,8 @@ from schema.context import SchemaContext, page_limits
 from schema.nodes import register_node
 from schema.payloads import UserError, mutation_payload
 from schema.permissions import require_scope, require_staff_scope, viewer_of
-from schema.prefetch import NOT_LOADED, prefetched, relation, selects
-from schema.relay import Connection, Node, connection, id_of, to_global_id
+from schema.prefetch import NOT_LOADED, prefetched_connection, prefetched_object, relation, selects
+from schema.relay import Connection, Node, id_of, parent_connections, to_global_id
 
 strawberry.enum(
     OrderStatus,
@@ -125,17 +124,16 @@ async def _user_orders(
     viewer = await context.viewer()
     for user in users:
         orders.authorize_read(viewer, user.pk)
-    window = orders.ORDERS.window(args or PageArgs(), page_limits(context))
-    pks = [user.pk for user in users]
     loaders = context.loaders
-    slices, counts = await asyncio.gather(
-        loaders.orders_by_customer.load_many([(pk, window) for pk in pks]),
-        loaders.order_count_by_customer.load_many(pks),
+    return await parent_connections(
+        context,
+        orders.ORDERS,
+        loaders.orders_by_customer,
+        [user.pk for user in users],
+        args,
+        Order.from_model,
+        loaders.order_count_by_customer,
     )
-    return [
-        connection(orders.ORDERS.page(found, count), Order.from_model)
-        for found, count in zip(slices, counts, strict=True)
-    ]
 
 
 async def _guard(context: SchemaContext, row: OrderModel) -> None:
@@ -171,20 +169,14 @@ class OrdersQuery:
             page_limits(info.context),
             with_total=selects(info, "totalCount"),
         )
-        found = connection(page, Order.from_model)
-        await prefetched(info, [found])
-        return found
+        return await prefetched_connection(info, page, Order.from_model)
 
     @strawberry.field(description="One order: its customer's (`orders:read`) or staff's.")
     async def order(self, info: Info, id: strawberry.ID) -> Order | None:
         row = await orders.find_order(
             await viewer_of(info), info.context.loaders, id_of(id, "Order", "id")
         )
-        if row is None:
-            return None
-        found = Order.from_model(row)
-        await prefetched(info, [found])
-        return found
+        return await prefetched_object(info, row, Order.from_model)
 
 
 @strawberry.input(description="One product and how many of it.")

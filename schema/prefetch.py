@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from resolvers.errors import ServiceError
-from resolvers.pagination import PageArgs
-from schema.relay import page_args
+from resolvers.pagination import Page, PageArgs
+from schema.relay import Connection, connection, page_args
+
+T = TypeVar("T")
 
 # (request context, parents, page arguments or None) -> one value per parent.
 Batch = Callable[[Any, list[Any], PageArgs | None], Awaitable[list[Any]]]
@@ -72,6 +74,24 @@ def selects(info: Info, field_name: str) -> bool:
 async def prefetched(info: Info, objects: Sequence[Any]) -> None:
     """Prefetch what the current root field selects below `objects`."""
     await prefetch(info.context, objects, info.selected_fields[0].selections)
+
+
+async def prefetched_object(info: Info, row: Any, to_node: Callable[[Any], T]) -> T | None:
+    """A root field's object made from `row` (None stays None), prefetched."""
+    if row is None:
+        return None
+    found = to_node(row)
+    await prefetched(info, [found])
+    return found
+
+
+async def prefetched_connection(
+    info: Info, page: Page[Any], to_node: Callable[[Any], T]
+) -> Connection[T]:
+    """A root field's connection made from `page`, prefetched."""
+    found = connection(page, to_node)
+    await prefetched(info, [found])
+    return found
 
 
 async def _prefetch_relation(

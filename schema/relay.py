@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from aiodataloader import DataLoader
 
+from loaders.pagination import Slice
 from resolvers.errors import BadUserInput
-from resolvers.pagination import Page, PageArgs
+from resolvers.pagination import ListOrder, Page, PageArgs
+from schema.context import SchemaContext, page_limits
 
 NodeT = TypeVar("NodeT")
 
@@ -96,3 +100,26 @@ def page_args(arguments: dict[str, Any]) -> PageArgs:
         last=None if last is None else int(last),
         before=arguments.get("before"),
     )
+
+
+async def parent_connections(
+    context: SchemaContext,
+    order: ListOrder,
+    pages: DataLoader[Any, Slice],
+    parent_pks: list[int],
+    args: PageArgs | None,
+    to_node: Callable[[Any], NodeT],
+    counts: DataLoader[int, int] | list[int],
+) -> list[Connection[NodeT]]:
+    """One connection per parent (its children in `order`), for a whole level at once:
+    one statement for the pages, and one for the counts unless they are known."""
+    window = order.window(args or PageArgs(), page_limits(context))
+    keys = [(pk, window) for pk in parent_pks]
+    if isinstance(counts, list):
+        slices, totals = await pages.load_many(keys), counts
+    else:
+        slices, totals = await asyncio.gather(pages.load_many(keys), counts.load_many(parent_pks))
+    return [
+        connection(order.page(found, total), to_node)
+        for found, total in zip(slices, totals, strict=True)
+    ]

@@ -14,12 +14,12 @@ from resolvers.pagination import PageArgs
 from resolvers.reviews import PRODUCT_REVIEWS
 from schema.accounts import User, users_by_pk
 from schema.catalog import Product
-from schema.context import SchemaContext, page_limits
+from schema.context import SchemaContext
 from schema.nodes import register_node
 from schema.payloads import UserError, mutation_payload
 from schema.permissions import require_scope
 from schema.prefetch import NOT_LOADED, relation
-from schema.relay import Connection, Node, connection, id_of, to_global_id
+from schema.relay import Connection, Node, id_of, parent_connections, to_global_id
 
 
 @strawberry.type(description="A customer's rating (1 to 5) and words about a product.")
@@ -63,12 +63,15 @@ async def _products(
 async def _product_reviews(
     context: SchemaContext, products: list[Product], args: PageArgs | None
 ) -> list[Connection[Review]]:
-    window = PRODUCT_REVIEWS.window(args or PageArgs(), page_limits(context))
-    slices = await context.loaders.reviews_by_product.load_many([(p.pk, window) for p in products])
-    return [
-        connection(PRODUCT_REVIEWS.page(found, product.review_count), Review.from_model)
-        for product, found in zip(products, slices, strict=True)
-    ]
+    return await parent_connections(
+        context,
+        PRODUCT_REVIEWS,
+        context.loaders.reviews_by_product,
+        [product.pk for product in products],
+        args,
+        Review.from_model,
+        [product.review_count for product in products],
+    )
 
 
 relation(Product, "reviews", _product_reviews, paged=True)

@@ -197,32 +197,45 @@ async def graphql(
     return body
 
 
-@pytest.fixture
-def live_server(db: str, tmp_path: Path) -> Iterator[str]:
-    """The real service under uvicorn in a child process, on the test's database."""
+def start_server(database_url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """The real service under uvicorn in a child process, and its base URL."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": db, "GRAPHIQL": "true", "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "DATABASE_URL": database_url, "GRAPHIQL": "true", "LOG_LEVEL": "WARNING"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
+        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)], env=env, cwd=workdir
     )
-    base = f"http://127.0.0.1:{port}"
+    return process, f"http://127.0.0.1:{port}"
+
+
+def wait_healthy(process: subprocess.Popen[bytes], base: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"server exited with {process.returncode}")
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
+                return
         except httpx.HTTPError:
             time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("server did not start within 30 s")
-    yield base
+    process.kill()
+    pytest.fail("server did not start within 30 s")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def live_server(db: str, tmp_path: Path) -> Iterator[str]:
+    """The real service under uvicorn in a child process, on the test's database."""
+    process, base = start_server(db, tmp_path)
+    try:
+        wait_healthy(process, base)
+        yield base
+    finally:
+        stop_server(process)

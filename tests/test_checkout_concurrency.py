@@ -9,10 +9,6 @@ reaches.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +20,7 @@ import pytest
 from models.catalog import Product
 from models.orders import Order, OrderItem
 from schema.relay import to_global_id
-from tests.conftest import free_port
+from tests.conftest import start_server, stop_server, wait_healthy
 from tests.factories import make_product
 from tests.oauth import browser_tokens, make_client, make_user
 
@@ -39,42 +35,10 @@ mutation Place($input: PlaceOrderInput!) {
 """
 
 
-def start(database_url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """The real service under uvicorn in a child process, and its base URL."""
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)], env=env, cwd=workdir
-    )
-    return process, f"http://127.0.0.1:{port}"
-
-
-def wait_healthy(process: subprocess.Popen[bytes], base: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    pytest.fail("server did not start within 30 s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.fixture
 def servers(db: str, tmp_path: Path) -> Iterator[list[str]]:
     """Two instances of the service on the test's database, started side by side."""
-    started = [start(db, tmp_path) for _ in range(2)]
+    started = [start_server(db, tmp_path) for _ in range(2)]
     try:
         for process, base in started:
             wait_healthy(process, base)
@@ -83,7 +47,7 @@ def servers(db: str, tmp_path: Path) -> Iterator[list[str]]:
         for process, _ in started:
             process.terminate()
         for process, _ in started:
-            stop(process)
+            stop_server(process)
 
 
 async def customer_token(base: str) -> str:
