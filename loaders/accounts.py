@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from loaders.rows import one_per_key
 from models.accounts import User
 
 # What the GraphQL `User` shows; not the password hash, nor timestamps nobody reads
@@ -12,5 +13,4 @@ PUBLIC_FIELDS = ("id", "name", "email", "is_staff")
 
 
 async def load_users(ids: Sequence[int]) -> list[User | None]:
-    users = {user.id: user for user in await User.filter(id__in=ids).only(*PUBLIC_FIELDS)}
-    return [users.get(id_) for id_ in ids]
+    return one_per_key(await User.filter(id__in=ids).only(*PUBLIC_FIELDS), "id", ids)

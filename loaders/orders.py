@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tortoise.functions import Count
-
 from loaders.pagination import Order as ListOrder
 from loaders.pagination import Slice, Window, load_windows
+from loaders.rows import all_per_key, count_per_key, one_per_key
 from models.orders import Order, OrderItem
 
 # Newest first; ids grow with time, so the id alone is a stable order, indexed with the
@@ -16,16 +15,13 @@ ORDERS_OF_CUSTOMER = ListOrder(columns=("id",), descending=True)
 
 
 async def load_orders(ids: Sequence[int]) -> list[Order | None]:
-    orders = {order.id: order for order in await Order.filter(id__in=ids)}
-    return [orders.get(id_) for id_ in ids]
+    return one_per_key(await Order.filter(id__in=ids), "id", ids)
 
 
 async def load_items(order_ids: Sequence[int]) -> list[list[OrderItem]]:
     """Each order's items, in the order they were placed."""
-    items: dict[int, list[OrderItem]] = {order_id: [] for order_id in order_ids}
-    for item in await OrderItem.filter(order_id__in=order_ids).order_by("id"):
-        items[item.order_id].append(item)
-    return [items[order_id] for order_id in order_ids]
+    items = await OrderItem.filter(order_id__in=order_ids).order_by("id")
+    return all_per_key(items, "order_id", order_ids)
 
 
 async def load_order_pages(keys: Sequence[tuple[int, Window]]) -> list[Slice]:
@@ -34,11 +30,4 @@ async def load_order_pages(keys: Sequence[tuple[int, Window]]) -> list[Slice]:
 
 
 async def load_order_counts(customer_ids: Sequence[int]) -> list[int]:
-    rows = (
-        await Order.filter(customer_id__in=customer_ids)
-        .annotate(count=Count("id"))
-        .group_by("customer_id")
-        .values_list("customer_id", "count")
-    )
-    counts = dict(rows)
-    return [counts.get(customer, 0) for customer in customer_ids]
+    return await count_per_key(Order, "customer_id", customer_ids)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from loaders.pagination import Order, Slice, Window, load_windows
+from loaders.rows import one_per_key
 from models.reviews import Review
 
 # Newest first; ids grow with time, so the id alone is a stable, indexed order.
@@ -12,8 +13,7 @@ REVIEWS_OF_PRODUCT = Order(columns=("id",), descending=True)
 
 
 async def load_reviews(ids: Sequence[int]) -> list[Review | None]:
-    reviews = {review.id: review for review in await Review.filter(id__in=ids)}
-    return [reviews.get(id_) for id_ in ids]
+    return one_per_key(await Review.filter(id__in=ids), "id", ids)
 
 
 async def load_review_pages(keys: Sequence[tuple[int, Window]]) -> list[Slice]:
