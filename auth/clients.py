@@ -11,10 +11,10 @@ Redirect URIs are matched exactly. They must be https, or http on a loopback add
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from auth.config import is_loopback_url
 from auth.digests import digest, new_secret
 from auth.scopes import UnknownScope, format_scopes, parse_scopes
 from models.oauth import OAuthClient
@@ -30,15 +30,6 @@ class RegisteredClient:
     client_secret: str | None
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def redirect_uri_problem(uri: str) -> str | None:
     """Why `uri` can't be a redirect URI, or None."""
     try:
@@ -51,7 +42,7 @@ def redirect_uri_problem(uri: str) -> str | None:
         return "must be an absolute http(s) URL"
     if parts.scheme == "https":
         return None
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and is_loopback_url(uri):
         return None
     return "must be https (or http on localhost / a loopback address)"
 

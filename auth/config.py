@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether `url` points at this machine (where plain http is acceptable)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
 
 # Clock skew tolerated on `exp`, `nbf` and `iat`.
 LEEWAY_SECONDS = 30

@@ -6,7 +6,6 @@ line that names the variable (`ConfigError`).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -16,6 +15,8 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from starlette.config import Config
+
+from auth.config import is_loopback_url
 
 T = TypeVar("T")
 
@@ -62,7 +63,7 @@ class Settings:
     @property
     def oauth_allow_http(self) -> bool:
         """Plain http for the OAuth endpoints: only for a loopback issuer or with DEBUG."""
-        return self.debug or _is_loopback_url(self.oauth_server_issuer)
+        return self.debug or is_loopback_url(self.oauth_server_issuer)
 
 
 def _parse(config: Config, name: str, cast: Callable[[str], T], default: T) -> T:
@@ -120,16 +121,6 @@ def _log_level(value: str) -> str:
     return level
 
 
-def _is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _http_url(value: str) -> str:
     parts = urlsplit(value.strip())
     if parts.scheme not in {"http", "https"} or not parts.hostname:
@@ -157,7 +148,7 @@ def _oauth_issuers(
 ) -> tuple[bool, str, str | None, str | None]:
     """OAUTH_SERVER, OAUTH_SERVER_ISSUER, OAUTH_ISSUER, OAUTH_JWKS_URL, checked together."""
     server_issuer = _parse(config, "OAUTH_SERVER_ISSUER", _http_url, base.oauth_server_issuer)
-    if server_issuer.startswith("http://") and not (debug or _is_loopback_url(server_issuer)):
+    if server_issuer.startswith("http://") and not (debug or is_loopback_url(server_issuer)):
         raise ConfigError(
             "OAUTH_SERVER_ISSUER: must be https:// unless it is a loopback address "
             f"or DEBUG=true, got {server_issuer!r}"
