@@ -9,7 +9,8 @@ from typing import Any
 
 import orjson
 
-# The product listing page, exactly as issue 2 gives it.
+# The product listing page, exactly as issue 2 gives it (the statement-count and query-cost
+# tests use it too).
 LISTING = """query Listing($first: Int!, $after: String) {
   products(first: $first, after: $after, orderBy: {field: NAME, direction: ASC}) {
     totalCount

@@ -9,22 +9,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from benchmarks.workloads import LISTING
 from tests.conftest import StatementCounter, graphql
 from tests.factories import make_catalog
-
-LISTING = """
-query Listing($first: Int!) {
-  products(first: $first, orderBy: {field: NAME, direction: ASC}) {
-    totalCount
-    pageInfo { hasNextPage endCursor }
-    edges { node {
-      id sku name price { amount currency } inStock averageRating reviewCount
-      category { id name }
-      reviews(first: 5) { edges { node { rating body author { id name } } } }
-    } }
-  }
-}
-"""
 
 CATEGORY_TREE = """
 query Tree($first: Int!) {

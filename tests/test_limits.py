@@ -10,24 +10,11 @@ import httpx
 import pytest
 from graphql import get_introspection_query
 
+from benchmarks.workloads import LISTING
 from schema.limits import MAX_FIELDS, MAX_TOKENS
 from server.settings import Settings
 from tests.conftest import graphql
 from tests.factories import make_catalog
-
-LISTING = """
-query Listing($first: Int!, $after: String) {
-  products(first: $first, after: $after, orderBy: {field: NAME, direction: ASC}) {
-    totalCount
-    pageInfo { hasNextPage endCursor }
-    edges { node {
-      id sku name price { amount currency } inStock averageRating reviewCount
-      category { id name }
-      reviews(first: 5) { edges { node { rating body author { id name } } } }
-    } }
-  }
-}
-"""
 
 NESTED_PAGES = """
 query Nested($outer: Int, $inner: Int) {
