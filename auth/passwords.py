@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,9 +19,15 @@ MAX_LENGTH = 1024
 
 _hasher = PasswordHasher()
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="argon2")
-# Verified when the e-mail is unknown, so that "no such user" takes as long as
-# "wrong password" and response times don't reveal who has an account.
-_DUMMY_HASH = _hasher.hash("not a real password, only spends the same time")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified when the e-mail is unknown, so that "no such user" takes as long as
+    "wrong password" and response times don't reveal who has an account. Made on first
+    use, not at import: every process importing `auth` would pay 64 MiB and a third of a
+    second for it."""
+    return _hasher.hash("not a real password, only spends the same time")
 
 
 def password_problem(password: str) -> str | None:
@@ -38,7 +45,7 @@ async def hash_password(password: str) -> str:
 
 def _verify(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 
