@@ -16,7 +16,7 @@ its arguments, or loads it itself, reporting bad arguments at its own path.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from strawberry.types import Info
@@ -43,6 +43,22 @@ def relation(cls: type, field: str, batch: Batch, *, paged: bool = False) -> Non
     (a connection) in the object's `prefetched` dict, keyed by field and page arguments.
     """
     _RELATIONS[(cls, field)] = (batch, paged)
+
+
+def paged_relation(cls: type, field: str) -> bool:
+    """Whether GraphQL field `field` of `cls` is a connection that prefetch stores."""
+    registered = _RELATIONS.get((cls, field))
+    return registered is not None and registered[1]
+
+
+def page_key(field: str, arguments: Mapping[str, Any]) -> tuple[str, PageArgs]:
+    """The key a connection's page is stored under, from its field's arguments."""
+    return field, page_args(arguments)
+
+
+def stored_page(obj: Any, key: tuple[str, PageArgs]) -> Any:
+    """The page prefetch stored on `obj` under `key`, or NOT_LOADED."""
+    return getattr(obj, "prefetched", {}).get(key, NOT_LOADED)
 
 
 def resolve_page(obj: Any, context: Any, field: str, args: PageArgs) -> Any:
@@ -102,8 +118,8 @@ async def _prefetch_relation(
     A field selected twice (under two aliases) loads once and is walked for both.
     """
     if paged:
-        args: PageArgs | None = page_args(field.arguments)
-        key = (field.name, args)
+        key = page_key(field.name, field.arguments)
+        args: PageArgs | None = key[1]
         missing = [parent for parent in parents if key not in parent.prefetched]
         for parent, value in zip(missing, await batch(context, missing, args), strict=True):
             parent.prefetched[key] = value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -87,7 +87,7 @@ def connection(page: Page[Any], to_node: Callable[[Any], NodeT]) -> Connection[N
     )
 
 
-def page_args(arguments: dict[str, Any]) -> PageArgs:
+def page_args(arguments: Mapping[str, Any]) -> PageArgs:
     """Relay arguments out of a selected field's arguments.
 
     Strawberry hands literals over as their source text ("5"); the document was already
