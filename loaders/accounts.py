@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from loaders.rows import one_per_key
+from loaders.select import select_in
 from models.accounts import User
 
 # What the GraphQL `User` shows; not the password hash, nor timestamps nobody reads
@@ -12,5 +14,5 @@ from models.accounts import User
 PUBLIC_FIELDS = ("id", "name", "email", "is_staff")
 
 
-async def load_users(ids: Sequence[int]) -> list[User | None]:
-    return one_per_key(await User.filter(id__in=ids).only(*PUBLIC_FIELDS), "id", ids)
+async def load_users(ids: Sequence[int]) -> list[Any]:
+    return one_per_key(await select_in(User, "id", ids, columns=PUBLIC_FIELDS), "id", ids)

@@ -3,28 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from loaders.pagination import Order, Slice, Window, load_windows
 from loaders.rows import all_per_key, count_per_key, one_per_key
+from loaders.select import select_in
 from models.catalog import Category, Product
 
 PRODUCTS_IN_CATEGORY = Order(columns=("name", "id"))
 
 
-async def load_categories(ids: Sequence[int]) -> list[Category | None]:
-    return one_per_key(await Category.filter(id__in=ids), "id", ids)
+async def load_categories(ids: Sequence[int]) -> list[Any]:
+    return one_per_key(await select_in(Category, "id", ids), "id", ids)
 
 
-async def load_products(ids: Sequence[int]) -> list[Product | None]:
-    return one_per_key(await Product.filter(id__in=ids), "id", ids)
+async def load_products(ids: Sequence[int]) -> list[Any]:
+    return one_per_key(await select_in(Product, "id", ids), "id", ids)
 
 
-async def load_products_by_sku(skus: Sequence[str]) -> list[Product | None]:
-    return one_per_key(await Product.filter(sku__in=skus), "sku", skus)
+async def load_products_by_sku(skus: Sequence[str]) -> list[Any]:
+    return one_per_key(await select_in(Product, "sku", skus), "sku", skus)
 
 
-async def load_children(parent_ids: Sequence[int]) -> list[list[Category]]:
-    children = await Category.filter(parent_id__in=parent_ids).order_by("name", "id")
+async def load_children(parent_ids: Sequence[int]) -> list[list[Any]]:
+    children = await select_in(Category, "parent_id", parent_ids, order_by=("name", "id"))
     return all_per_key(children, "parent_id", parent_ids)
 
 

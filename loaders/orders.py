@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from loaders.pagination import Order as ListOrder
 from loaders.pagination import Slice, Window, load_windows
 from loaders.rows import all_per_key, count_per_key, one_per_key
+from loaders.select import select_in
 from models.orders import Order, OrderItem
 
 # Newest first; ids grow with time, so the id alone is a stable order, indexed with the
@@ -14,13 +16,13 @@ from models.orders import Order, OrderItem
 ORDERS_OF_CUSTOMER = ListOrder(columns=("id",), descending=True)
 
 
-async def load_orders(ids: Sequence[int]) -> list[Order | None]:
-    return one_per_key(await Order.filter(id__in=ids), "id", ids)
+async def load_orders(ids: Sequence[int]) -> list[Any]:
+    return one_per_key(await select_in(Order, "id", ids), "id", ids)
 
 
-async def load_items(order_ids: Sequence[int]) -> list[list[OrderItem]]:
+async def load_items(order_ids: Sequence[int]) -> list[list[Any]]:
     """Each order's items, in the order they were placed."""
-    items = await OrderItem.filter(order_id__in=order_ids).order_by("id")
+    items = await select_in(OrderItem, "order_id", order_ids, order_by=("id",))
     return all_per_key(items, "order_id", order_ids)
 
 

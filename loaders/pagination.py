@@ -2,7 +2,7 @@
 
 Tortoise cannot express a window function filtered in an outer query, which is what
 "the first N reviews of each of these 20 products" needs in one round trip; so this
-module writes that one statement by hand. Everything else goes through Tortoise.
+module writes that one statement by hand, through `loaders.select`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
 from tortoise.models import Model
+
+from loaders.select import all_columns, column_list, placeholders, rows
 
 M = TypeVar("M", bound=Model)
 
@@ -60,12 +61,6 @@ def slice_rows(rows: list[Any], window: Window) -> Slice:
     return Slice(rows, has_next=more, has_previous=window.after is not None)
 
 
-def _placeholder(connection: BaseDBAsyncClient) -> Any:
-    if connection.capabilities.dialect == "postgres":
-        return lambda index: f"${index}"
-    return lambda index: "?"
-
-
 async def fetch_windows(
     model: type[M],
     parent_column: str,
@@ -74,9 +69,11 @@ async def fetch_windows(
     window: Window,
 ) -> dict[int, Slice]:
     """For each parent, the window of its children in `order`: one SQL statement."""
-    connection = get_connection("default")
-    mark = _placeholder(connection)
+    connection = get_connection(model._meta.default_connection or "default")
+    mark = placeholders(connection)
     table = model._meta.db_table
+    columns = all_columns(model)
+    selected = column_list(columns)
     descending = order.descending != window.backward
     direction = "DESC" if descending else "ASC"
     ordering = ", ".join(f'"{column}" {direction}' for column in order.columns)
@@ -87,26 +84,23 @@ async def fetch_windows(
         if keyset is None:
             continue
         beyond = ">" if later != order.descending else "<"
-        columns = ", ".join(f'"{column}"' for column in order.columns)
         marks = ", ".join(mark(len(values) + index + 1) for index in range(len(keyset)))
         values.extend(keyset)
-        conditions.append(f"({columns}) {beyond} ({marks})")
+        conditions.append(f"({column_list(order.columns)}) {beyond} ({marks})")
     values.append(window.limit + 1)
     # Identifiers come from the models and this module, never from a request; every
     # value is a bound parameter.
     sql = (
-        f'SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY "{parent_column}" '  # noqa: S608
-        f'ORDER BY {ordering}) AS "_row" FROM "{table}" WHERE {" AND ".join(conditions)}) '
-        f'AS "_page" WHERE "_row" <= {mark(len(values))} '
-        f'ORDER BY "{parent_column}", "_row"'
+        f"SELECT {selected} FROM (SELECT {selected}, "  # noqa: S608
+        f'ROW_NUMBER() OVER (PARTITION BY "{parent_column}" ORDER BY {ordering}) AS "_row" '
+        f'FROM "{table}" WHERE {" AND ".join(conditions)}) AS "_page" '
+        f'WHERE "_row" <= {mark(len(values))} ORDER BY "{parent_column}", "_row"'
     )
     _, records = await connection.execute_query(sql, values)
-    grouped: dict[int, list[M]] = {parent: [] for parent in parent_ids}
-    for record in records:
-        row = dict(record)
-        del row["_row"]
-        grouped[row[parent_column]].append(model._init_from_db(**row))
-    return {parent: slice_rows(rows, window) for parent, rows in grouped.items()}
+    grouped: dict[int, list[Any]] = {parent: [] for parent in parent_ids}
+    for row in rows(model, columns, records):
+        grouped[getattr(row, parent_column)].append(row)
+    return {parent: slice_rows(found, window) for parent, found in grouped.items()}
 
 
 async def load_windows(

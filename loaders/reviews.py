@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from loaders.pagination import Order, Slice, Window, load_windows
 from loaders.rows import one_per_key
+from loaders.select import select_in
 from models.reviews import Review
 
 # Newest first; ids grow with time, so the id alone is a stable, indexed order.
 REVIEWS_OF_PRODUCT = Order(columns=("id",), descending=True)
 
 
-async def load_reviews(ids: Sequence[int]) -> list[Review | None]:
-    return one_per_key(await Review.filter(id__in=ids), "id", ids)
+async def load_reviews(ids: Sequence[int]) -> list[Any]:
+    return one_per_key(await select_in(Review, "id", ids), "id", ids)
 
 
 async def load_review_pages(keys: Sequence[tuple[int, Window]]) -> list[Slice]:

@@ -15,6 +15,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from loaders.pagination import Slice, Window, slice_rows
+from loaders.select import row_class
 from resolvers.errors import BadUserInput
 
 T = TypeVar("T")
@@ -124,7 +125,7 @@ class ListOrder:
 
 async def keyset_page(
     matching: QuerySet[M], order: ListOrder, args: PageArgs, limits: Limits, *, with_total: bool
-) -> Page[M]:
+) -> Page[Any]:
     """A page of a query's rows in `order`: one statement, and one more to count if asked."""
     window = order.window(args, limits)
     query = matching
@@ -132,11 +133,15 @@ async def keyset_page(
         if keyset is not None:
             query = query.filter(_beyond(order.columns, keyset, greater=later != order.descending))
     prefix = "-" if order.descending != window.backward else ""
-    rows = await query.order_by(*(f"{prefix}{column}" for column in order.columns)).limit(
-        window.limit + 1
+    # Rows, not models: see loaders.select (values_list: -25% on 100 products).
+    row = row_class(matching.model)
+    found = (
+        await query.order_by(*(f"{prefix}{column}" for column in order.columns))
+        .limit(window.limit + 1)
+        .values_list(*row._fields)
     )
     total = await matching.count() if with_total else 0
-    return order.page(slice_rows(list(rows), window), total)
+    return order.page(slice_rows([row._make(values) for values in found], window), total)
 
 
 def _beyond(columns: tuple[str, ...], keyset: Keyset, *, greater: bool) -> Q:
