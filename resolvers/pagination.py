@@ -33,13 +33,16 @@ class PageArgs:
 
 @dataclass
 class Page(Generic[T]):
-    """One page of a list, in list order, with a cursor per item."""
+    """One page of a list, in list order; each item's cursor is made when asked for."""
 
     items: list[T]
-    cursors: list[str]
+    order: ListOrder
     has_next: bool
     has_previous: bool
     total_count: int
+
+    def cursor(self, index: int) -> str:
+        return self.order.cursor(self.items[index])
 
 
 def encode_cursor(kind: str, keyset: Keyset) -> str:
@@ -116,7 +119,7 @@ class ListOrder:
     def page(self, found: Slice, total_count: int) -> Page[Any]:
         return Page(
             items=found.rows,
-            cursors=[self.cursor(row) for row in found.rows],
+            order=self,
             has_next=found.has_next,
             has_previous=found.has_previous,
             total_count=total_count,

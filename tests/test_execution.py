@@ -41,6 +41,10 @@ class Box:
     maybe_tags: list[Tag | None] | None
 
     @strawberry.field
+    def shout(self) -> str:
+        return self.label.upper()
+
+    @strawberry.field
     async def later(self, fail: bool = False) -> str:
         if fail:
             raise ValueError("later failed")
@@ -118,6 +122,8 @@ QUERIES = {
     "null among non-null list items": "{ boxes { note tags { name } } }",
     "nullable list and items": "{ boxes { maybeTags { name weight } } }",
     "a resolver beside planned fields": "{ boxes { note later tag { name } } }",
+    "a method that fails": "{ boxes { note shout } }",
+    "a method that returns": "{ goodBox { shout } }",
     "a failing resolver": "{ goodBox { tags { name } later(fail: true) note } }",
     "skip and include": """query($yes: Boolean!, $no: Boolean!) { goodBox {
         label @include(if: $yes) size @include(if: $no) tags @skip(if: $no) { name } } }""",
