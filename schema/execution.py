@@ -31,9 +31,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
     GraphQLField,
+    GraphQLID,
+    GraphQLLeafType,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLString,
     Undefined,
     get_nullable_type,
     is_leaf_type,
@@ -71,6 +75,8 @@ class _Shape:
     method: Callable[[Any], Any] | None = None
     nullable: bool = True
     coerce: Callable[[Any], Any] | None = None
+    # The Python type a leaf's scalar returns unchanged, so coercion can be skipped.
+    exact: type | None = None
     # The object type of an object, list item or page, and the classes its values have.
     object_type: GraphQLObjectType | None = None
     classes: tuple[type, ...] = ()
@@ -79,6 +85,8 @@ class _Shape:
 
 
 _GENERIC_SHAPE = _Shape(_GENERIC)
+# Scalars whose output coercion returns a value of this type as it is.
+_EXACT: dict[GraphQLLeafType, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 _SHAPES: dict[tuple[GraphQLObjectType, str], _Shape] = {}
 
 
@@ -103,11 +111,11 @@ def _shape(parent_type: GraphQLObjectType, name: str, field: GraphQLField | None
         return _GENERIC_SHAPE
     if _plain_method(definition) and is_leaf_type(base):
         method = definition.base_resolver.wrapped_func
-        return _Shape(_METHOD, method=method, coerce=base.coerce_output_value, **common)
+        return _Shape(_METHOD, method=method, **_leaf(base), **common)
     if not (definition.is_basic_field and getattr(field.resolve, "_is_default", False)):
         return _GENERIC_SHAPE
     if is_leaf_type(base):
-        return _Shape(_LEAF, coerce=base.coerce_output_value, **common)
+        return _Shape(_LEAF, **_leaf(base), **common)
     if is_object_type(base):
         return _Shape(_OBJECT, object_type=base, classes=_classes(base), **common)
     if is_list_type(base):
@@ -123,6 +131,10 @@ def _shape(parent_type: GraphQLObjectType, name: str, field: GraphQLField | None
                 **common,
             )
     return _GENERIC_SHAPE
+
+
+def _leaf(leaf_type: GraphQLLeafType) -> dict[str, Any]:
+    return {"coerce": leaf_type.coerce_output_value, "exact": _EXACT.get(leaf_type)}
 
 
 def _plain_method(definition: Any) -> bool:
@@ -195,6 +207,9 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         if kind == _LEAF
                         else _called(shape, source_value)
                     )
+                    if value.__class__ is shape.exact:
+                        results[name] = value
+                        continue
                     if value is None and shape.nullable:
                         results[name] = None
                         continue

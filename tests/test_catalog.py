@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from models.catalog import Product
+from models.reviews import Review
 from tests.conftest import graphql
 from tests.factories import Catalog, add_review, make_catalog, make_product, make_user
 
@@ -226,6 +229,43 @@ async def test_product_reviews_page_newest_first(client: httpx.AsyncClient) -> N
     rest = second["product"]["reviews"]
     assert rest["pageInfo"]["hasNextPage"] is False
     assert rest["edges"][0]["node"]["author"] == {"name": "User 0"}
+
+
+async def test_timestamps_are_the_stored_instants(
+    client: httpx.AsyncClient, catalog: Catalog
+) -> None:
+    """Timestamps read through every kind of loader (a page of products, rows by id,
+    per-parent windows) are the instants in the database, with their offset."""
+    product = await Product.get(sku="SKU-0002").prefetch_related("category")
+    review = await Review.filter(product=product).order_by("-id").first()
+    assert review is not None
+    body = await graphql(
+        client,
+        """{ products(first: 2, filter: {search: "SKU-0002"}) { edges { node {
+               createdAt updatedAt category { createdAt updatedAt }
+               reviews(first: 1) { edges { node { createdAt } } } } } } }""",
+    )
+    assert "errors" not in body, body
+    node = body["data"]["products"]["edges"][0]["node"]
+    category = product.category
+    expected = {
+        "createdAt": product.created_at,
+        "updatedAt": product.updated_at,
+        "category": {"createdAt": category.created_at, "updatedAt": category.updated_at},
+        "reviews": {"edges": [{"node": {"createdAt": review.created_at}}]},
+    }
+    assert _instants(node) == expected
+
+
+def _instants(value: Any) -> Any:
+    """Parse every ISO 8601 string (which must carry an offset) into a datetime."""
+    if isinstance(value, dict):
+        return {key: _instants(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_instants(item) for item in value]
+    parsed = datetime.fromisoformat(value)
+    assert parsed.tzinfo is not None, value
+    return parsed
 
 
 @pytest.mark.usefixtures("catalog")

@@ -68,7 +68,7 @@ def _boxes() -> list[Box]:
     odd = Box(
         label=None,  # type: ignore[arg-type]  # a non-null field holding null
         size="three",  # type: ignore[arg-type]  # an Int holding what is no integer
-        note="n",
+        note=7,  # type: ignore[arg-type]  # a String holding an int (coerced to "7")
         tag="not a tag",  # type: ignore[arg-type]  # an object of another type
         sure_tag=None,  # type: ignore[arg-type]
         tags=[_tag("f"), None],  # type: ignore[list-item]  # null among non-null items
