@@ -12,7 +12,7 @@ from resolvers.pagination import PageArgs
 from schema.context import SchemaContext
 from schema.nodes import register_node
 from schema.permissions import require_owner_or_staff, require_scope
-from schema.prefetch import prefetched_object, resolve_page
+from schema.prefetch import by_pk, prefetched_object, resolve_page
 from schema.relay import Connection, Node, id_of, to_global_id
 
 if TYPE_CHECKING:
@@ -66,8 +66,7 @@ class User(Node):
 
 
 async def users_by_pk(context: SchemaContext, pks: list[int]) -> list[User | None]:
-    rows = await context.loaders.user_by_id.load_many(pks)
-    return [None if row is None else User.from_model(row) for row in rows]
+    return await by_pk(context.loaders.user_by_id, pks, User.from_model)
 
 
 @strawberry.type

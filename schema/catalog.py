@@ -26,6 +26,7 @@ from schema.payloads import UserError, mutation_payload
 from schema.permissions import require_staff_scope
 from schema.prefetch import (
     NOT_LOADED,
+    by_pk,
     prefetched_connection,
     prefetched_object,
     relation,
@@ -159,9 +160,7 @@ class Category(Node):
 
 
 async def categories_by_pk(context: SchemaContext, pks: list[int | None]) -> list[Category | None]:
-    wanted = [pk for pk in pks if pk is not None]
-    rows = dict(zip(wanted, await context.loaders.category_by_id.load_many(wanted), strict=True))
-    return [None if pk is None or rows[pk] is None else Category.from_model(rows[pk]) for pk in pks]
+    return await by_pk(context.loaders.category_by_id, pks, Category.from_model)
 
 
 async def _product_categories(

@@ -57,8 +57,8 @@ from schema.prefetch import page_key, paged_relation, stored_page
 _BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 _MISSING: Any = object()
 
-# Step kinds.
-_GENERIC, _TYPENAME, _LEAF, _METHOD, _OBJECT, _LIST, _PAGE = range(7)
+# Step kinds; the two leaf kinds first, so that `kind <= _METHOD` tells leaves.
+_LEAF, _METHOD, _TYPENAME, _OBJECT, _LIST, _PAGE, _GENERIC = range(7)
 # Completed values; anything else may be an awaitable.
 _DONE = (dict, list)
 
@@ -176,12 +176,16 @@ class _Step:
     key: Any = None
 
 
+# (response key, kind, attribute, exact type, step)
+_Planned = tuple[str, int, str, type | None, _Step]
+
+
 class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         manager = self.middleware_manager
         self._plain = manager is None or not manager.middlewares
-        self._steps: dict[int, tuple[GroupedFieldSet, list[_Step]]] = {}
+        self._steps: dict[int, tuple[GroupedFieldSet, list[_Planned]]] = {}
 
     def execute_fields(
         self,
@@ -199,32 +203,27 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
         awaiting: list[str] = []
         is_awaitable = self.is_awaitable
         try:
-            for step in self._plan(parent_type, grouped_field_set):
-                name, kind, shape = step.name, step.kind, step.shape
-                if kind in (_LEAF, _METHOD):
+            for name, kind, attribute, exact, step in self._plan(parent_type, grouped_field_set):
+                if kind <= _METHOD:
                     value = (
-                        getattr(source_value, shape.attribute, _MISSING)
+                        getattr(source_value, attribute, _MISSING)
                         if kind == _LEAF
-                        else _called(shape, source_value)
+                        else _called(step.shape, source_value)
                     )
-                    if value.__class__ is shape.exact:
+                    if value.__class__ is not exact:
+                        value = _leaf_value(step.shape, value)
+                    if value is not _MISSING:
                         results[name] = value
-                        continue
-                    if value is None and shape.nullable:
-                        results[name] = None
-                        continue
-                    coerced = _coerced(shape, value)
-                    if coerced is not None:
-                        results[name] = coerced
                         continue
                 elif kind == _TYPENAME:
                     results[name] = parent_type.name
                     continue
                 elif kind != _GENERIC:
+                    shape = step.shape
                     value = (
                         stored_page(source_value, step.key)
                         if kind == _PAGE
-                        else getattr(source_value, shape.attribute, _MISSING)
+                        else getattr(source_value, attribute, _MISSING)
                     )
                     if value is None and shape.nullable:
                         results[name] = None
@@ -254,15 +253,18 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return results
         return _awaited_fields(results, awaiting)
 
-    def _plan(self, parent_type: GraphQLObjectType, fields: GroupedFieldSet) -> list[_Step]:
+    def _plan(self, parent_type: GraphQLObjectType, fields: GroupedFieldSet) -> list[_Planned]:
         """The steps of one selection set, made once per request (as graphql-core collects
-        sub-fields once per request)."""
+        sub-fields once per request), with what the loop reads first unpacked."""
         cached = self._steps.get(id(fields))
         if cached is not None:
             return cached[1]
         steps = [self._step(parent_type, name, details) for name, details in fields.items()]
-        self._steps[id(fields)] = (fields, steps)
-        return steps
+        planned = [
+            (step.name, step.kind, step.shape.attribute, step.shape.exact, step) for step in steps
+        ]
+        self._steps[id(fields)] = (fields, planned)
+        return planned
 
     def _step(self, parent_type: GraphQLObjectType, name: str, details: FieldDetailsList) -> _Step:
         node = details[0].node
@@ -374,15 +376,17 @@ def _called(shape: _Shape, source: Any) -> Any:
         return _MISSING
 
 
-def _coerced(shape: _Shape, value: Any) -> Any:
-    """A leaf's output value, or None where graphql-core's own path must report it."""
-    if value is None or value is _MISSING:
-        return None
+def _leaf_value(shape: _Shape, value: Any) -> Any:
+    """A leaf's output value, or _MISSING where graphql-core's own path must report it."""
+    if value is None:
+        return None if shape.nullable else _MISSING
+    if value is _MISSING:
+        return _MISSING
     try:
         coerced = shape.coerce(value)  # type: ignore[misc]
     except Exception:
-        return None
-    return None if coerced is Undefined else coerced
+        return _MISSING
+    return _MISSING if coerced is None or coerced is Undefined else coerced
 
 
 def _completes(shape: _Shape, kind: int, value: Any) -> bool:

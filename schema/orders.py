@@ -26,7 +26,14 @@ from schema.context import SchemaContext, page_limits
 from schema.nodes import register_node
 from schema.payloads import UserError, mutation_payload
 from schema.permissions import require_scope, require_staff_scope, viewer_of
-from schema.prefetch import NOT_LOADED, prefetched_connection, prefetched_object, relation, selects
+from schema.prefetch import (
+    NOT_LOADED,
+    by_pk,
+    prefetched_connection,
+    prefetched_object,
+    relation,
+    selects,
+)
 from schema.relay import Connection, Node, id_of, parent_connections, to_global_id
 
 strawberry.enum(
@@ -105,14 +112,8 @@ async def _customers(
 async def _products(
     context: SchemaContext, items: list[OrderItem], _: PageArgs | None
 ) -> list[Product | None]:
-    wanted = [item.product_pk for item in items if item.product_pk is not None]
-    rows = dict(zip(wanted, await context.loaders.product_by_id.load_many(wanted), strict=True))
-    return [
-        None
-        if item.product_pk is None or rows[item.product_pk] is None
-        else Product.from_model(rows[item.product_pk])
-        for item in items
-    ]
+    pks = [item.product_pk for item in items]
+    return await by_pk(context.loaders.product_by_id, pks, Product.from_model)
 
 
 async def _user_orders(

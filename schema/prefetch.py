@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from aiodataloader import DataLoader
 from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
@@ -72,6 +73,20 @@ def resolve_page(obj: Any, context: Any, field: str, args: PageArgs) -> Any:
 
 async def _single(values: Awaitable[list[Any]]) -> Any:
     return (await values)[0]
+
+
+async def by_pk(
+    loader: DataLoader[int, Any], pks: Sequence[int | None], to_node: Callable[[Any], T]
+) -> list[T | None]:
+    """The object of each key (None for None or a missing row), in one batch.
+
+    Parents that share a key share its object: a listing's 100 products have a handful
+    of categories, and making each once was a tenth of the 100-product listing's CPU.
+    """
+    wanted = list(dict.fromkeys(pk for pk in pks if pk is not None))
+    rows = await loader.load_many(wanted)
+    made = {pk: None if row is None else to_node(row) for pk, row in zip(wanted, rows, strict=True)}
+    return [None if pk is None else made[pk] for pk in pks]
 
 
 def selects(info: Info, field_name: str) -> bool:
@@ -132,13 +147,13 @@ async def _prefetch_relation(
             for parent, value in zip(missing, loaded, strict=True):
                 setattr(parent, attribute, value)
         values = [getattr(parent, attribute) for parent in parents]
-    children: list[Any] = []
+    children: dict[int, Any] = {}  # by identity: parents may share a child
     for value in values:
         if isinstance(value, list):
-            children.extend(value)
+            children.update((id(child), child) for child in value)
         elif value is not None:
-            children.append(value)
-    return children
+            children[id(value)] = value
+    return list(children.values())
 
 
 async def prefetch(context: Any, objects: Sequence[Any], selections: list[Selection]) -> None:

@@ -18,7 +18,7 @@ from schema.context import SchemaContext
 from schema.nodes import register_node
 from schema.payloads import UserError, mutation_payload
 from schema.permissions import require_scope
-from schema.prefetch import NOT_LOADED, relation
+from schema.prefetch import NOT_LOADED, by_pk, relation
 from schema.relay import Connection, Node, id_of, parent_connections, to_global_id
 
 
@@ -56,8 +56,8 @@ async def _authors(
 async def _products(
     context: SchemaContext, reviews: list[Review], _: PageArgs | None
 ) -> list[Product | None]:
-    rows = await context.loaders.product_by_id.load_many([review.product_pk for review in reviews])
-    return [None if row is None else Product.from_model(row) for row in rows]
+    pks = [review.product_pk for review in reviews]
+    return await by_pk(context.loaders.product_by_id, pks, Product.from_model)
 
 
 async def _product_reviews(
