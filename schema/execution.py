@@ -171,8 +171,8 @@ class _Step:
     details: FieldDetailsList
     shape: _Shape
     kind: int
-    # The selection below an object, list item or page, and the key a page is stored under.
-    sub: GroupedFieldSet | None = None
+    # The planned selection below an object, list item or page; the key a page is under.
+    sub: list[_Planned] | None = None
     key: Any = None
 
 
@@ -199,11 +199,23 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
+        return self._execute(
+            parent_type, source_value, path, self._plan(parent_type, grouped_field_set)
+        )
+
+    def _execute(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        planned: list[_Planned],
+    ) -> Any:
+        """`execute_fields` for a planned selection set."""
         results: dict[str, Any] = {}
         awaiting: list[str] = []
         is_awaitable = self.is_awaitable
         try:
-            for name, kind, attribute, exact, step in self._plan(parent_type, grouped_field_set):
+            for name, kind, attribute, exact, step in planned:
                 if kind <= _METHOD:
                     value = (
                         getattr(source_value, attribute, _MISSING)
@@ -289,7 +301,7 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if collected.new_defer_usages:
             step.kind = _GENERIC
             return step
-        step.sub = collected.grouped_field_set
+        step.sub = self._plan(shape.object_type, collected.grouped_field_set)
         if shape.kind == _PAGE:
             step.key = self._page_key(shape.field, field_name, details)
             if step.key is None:
@@ -316,7 +328,7 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
             completed = (
                 self._complete_list(step, value, path)
                 if step.kind == _LIST
-                else self.execute_fields(shape.object_type, value, path, step.sub, None)  # type: ignore[arg-type]
+                else self._execute(shape.object_type, value, path, step.sub)  # type: ignore[arg-type]
             )
         except Exception as error:
             self.handle_field_error(error, shape.field_type, step.details, path)  # type: ignore[arg-type]
@@ -337,7 +349,7 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 continue
             item_path = Path(path, index, None)
             try:
-                result = self.execute_fields(object_type, item, item_path, step.sub, None)  # type: ignore[arg-type]
+                result = self._execute(object_type, item, item_path, step.sub)  # type: ignore[arg-type]
             except Exception as error:
                 self.handle_field_error(error, shape.item_type, step.details, item_path)  # type: ignore[arg-type]
                 result = None
