@@ -6,12 +6,38 @@ loop when it is made, so the registry is built inside the request's task.
 
 from __future__ import annotations
 
+from asyncio import Future
+from collections.abc import Iterable
 from functools import cached_property
 from typing import Any
 
 from aiodataloader import DataLoader
 
 from loaders import accounts, catalog, orders, reviews
+
+
+class Loader(DataLoader[Any, Any]):
+    """A DataLoader whose `load_many` awaits each key's future in turn.
+
+    aiodataloader's `load_many` gathers the futures, which adds a callback per key and
+    runs it when the batch resolves: a few hundred per listing page, about 4% of the
+    100-product listing's CPU. Here the first await waits for the batch; by then every
+    future of the batch is done, and awaiting a done future does not suspend.
+    """
+
+    async def load_many(self, keys: Iterable[Any]) -> list[Any]:  # type: ignore[override]
+        futures = [self.load(key) for key in keys]
+        try:
+            return [await future for future in futures]
+        except BaseException:
+            for future in futures:  # the others' errors are this one's; mark them seen
+                future.add_done_callback(_seen)
+            raise
+
+
+def _seen(future: Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class Loaders:
@@ -21,52 +47,52 @@ class Loaders:
 
     @cached_property
     def user_by_id(self) -> DataLoader[int, Any]:
-        return DataLoader(accounts.load_users)
+        return Loader(accounts.load_users)
 
     @cached_property
     def category_by_id(self) -> DataLoader[int, Any]:
-        return DataLoader(catalog.load_categories)
+        return Loader(catalog.load_categories)
 
     @cached_property
     def product_by_id(self) -> DataLoader[int, Any]:
-        return DataLoader(catalog.load_products)
+        return Loader(catalog.load_products)
 
     @cached_property
     def product_by_sku(self) -> DataLoader[str, Any]:
-        return DataLoader(catalog.load_products_by_sku)
+        return Loader(catalog.load_products_by_sku)
 
     @cached_property
     def children_by_category(self) -> DataLoader[int, Any]:
-        return DataLoader(catalog.load_children)
+        return Loader(catalog.load_children)
 
     @cached_property
     def product_count_by_category(self) -> DataLoader[int, int]:
-        return DataLoader(catalog.load_product_counts)
+        return Loader(catalog.load_product_counts)
 
     @cached_property
     def products_by_category(self) -> DataLoader[Any, Any]:
-        return DataLoader(catalog.load_product_pages)
+        return Loader(catalog.load_product_pages)
 
     @cached_property
     def review_by_id(self) -> DataLoader[int, Any]:
-        return DataLoader(reviews.load_reviews)
+        return Loader(reviews.load_reviews)
 
     @cached_property
     def reviews_by_product(self) -> DataLoader[Any, Any]:
-        return DataLoader(reviews.load_review_pages)
+        return Loader(reviews.load_review_pages)
 
     @cached_property
     def order_by_id(self) -> DataLoader[int, Any]:
-        return DataLoader(orders.load_orders)
+        return Loader(orders.load_orders)
 
     @cached_property
     def items_by_order(self) -> DataLoader[int, Any]:
-        return DataLoader(orders.load_items)
+        return Loader(orders.load_items)
 
     @cached_property
     def orders_by_customer(self) -> DataLoader[Any, Any]:
-        return DataLoader(orders.load_order_pages)
+        return Loader(orders.load_order_pages)
 
     @cached_property
     def order_count_by_customer(self) -> DataLoader[int, int]:
-        return DataLoader(orders.load_order_counts)
+        return Loader(orders.load_order_counts)
