@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 import orjson
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -25,6 +25,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from loaders import Loaders
+from schema.limits import parse_document
 from server.context import Context
 from server.graphiql import graphiql_response
 from server.graphql_http import (
@@ -121,6 +122,9 @@ class GraphQLApp(GraphQL[Context, None]):
             return error.response(media_type)
 
     async def execute(self, request: Request, params: GraphQLParams, media_type: str) -> Response:
+        # The spec wants an error here; Strawberry would run the first operation.
+        if params.operation_name is None and _operation_count(params.query) > 1:
+            raise _no_operation(None)
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, sub_response)
         try:
@@ -165,6 +169,17 @@ class GraphQLApp(GraphQL[Context, None]):
         if sub_response.status_code:
             response.status_code = sub_response.status_code
         return response
+
+
+def _operation_count(query: str | None) -> int:
+    """Operations in the document; 0 when it does not parse (execution reports that)."""
+    if not query:
+        return 0
+    try:
+        document = parse_document(query)  # cached: execution parses it from there
+    except GraphQLError:
+        return 0
+    return sum(isinstance(node, OperationDefinitionNode) for node in document.definitions)
 
 
 def _failure_status(error: GraphQLError) -> int:

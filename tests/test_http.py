@@ -167,6 +167,12 @@ HOSTILE = [
         content=body({"query": "query A { __typename }", "operationName": "B"}),
     ),
     Hostile(
+        "two-operations-without-name",
+        400,
+        "BAD_REQUEST",
+        content=body({"query": "query A { __typename } mutation B { __typename }"}),
+    ),
+    Hostile(
         "subscription-over-http",
         400,
         "BAD_REQUEST",
@@ -326,6 +332,16 @@ async def test_response_media_type_follows_accept(
     assert response.status_code == 200
     assert response.headers["content-type"] == f"{media_type}; charset=utf-8"
     assert response.json()["data"]["products"]["totalCount"] == 3
+
+
+async def test_operation_name_picks_one_of_several(client: httpx.AsyncClient) -> None:
+    document = "query A { a: __typename } query B { b: __typename }"
+    for name, expected in (("A", {"a": "Query"}), ("B", {"b": "Query"})):
+        response = await client.post(
+            "/graphql", json={"query": document, "operationName": name}, headers=POST_JSON
+        )
+        assert response.status_code == 200
+        assert response.json() == {"data": expected}
 
 
 async def test_get_runs_queries_with_json_variables(
