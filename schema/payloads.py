@@ -45,6 +45,9 @@ async def mutation_payload(
         definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
         empty = {f.python_name: None for f in definition.fields if f.python_name != "user_errors"}
         return cls(**empty, user_errors=[user_error(problem) for problem in rejected.problems])
+    # Rows the loaders hold may predate this mutation's writes (the mutation itself, or
+    # an earlier one of the same document, read them): the payload reads afresh.
+    info.context.loaders.clear()
     built = cls(**fields(result), user_errors=[])
     await prefetched(info, [built])
     return built

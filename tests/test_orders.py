@@ -265,6 +265,28 @@ async def test_placing_an_order_takes_stock_and_captures_prices(shop: Shop) -> N
     }
 
 
+async def test_each_mutation_of_a_document_sees_the_ones_before(shop: Shop) -> None:
+    """Mutations run in order; each payload shows the stock its own order left."""
+    first = shop.products[0]
+    product_id = to_global_id("Product", first.id)
+    body = await shop.call(
+        """mutation Twice($id: ID!) {
+          one: placeOrder(input: {items: [{productId: $id, quantity: 2}]}) {
+            order { items { product { stock } } } }
+          two: placeOrder(input: {items: [{productId: $id, quantity: 3}]}) {
+            order { items { product { stock } } } }
+        }""",
+        {"id": product_id},
+        await shop.token(),
+    )
+    assert "errors" not in body, body
+    stock_after = [
+        body["data"][key]["order"]["items"][0]["product"]["stock"] for key in ("one", "two")
+    ]
+    assert stock_after == [8, 5]
+    assert await stocks(first) == [5]
+
+
 async def test_order_numbers_differ(shop: Shop) -> None:
     token = await shop.token()
     numbers = {
