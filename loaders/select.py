@@ -26,7 +26,7 @@ from tortoise.models import Model
 # A row class and, for the columns the driver does not return as Python wants them,
 # (position, converter) pairs.
 Shape = tuple[type, list[tuple[int, Callable[[Any], Any]]]]
-_SHAPES: dict[tuple[type[Model], tuple[str, ...]], Shape] = {}
+_SHAPES: dict[tuple[type[Model], tuple[str, ...], str], Shape] = {}
 
 
 def all_columns(model: type[Model]) -> tuple[str, ...]:
@@ -35,11 +35,13 @@ def all_columns(model: type[Model]) -> tuple[str, ...]:
 
 
 def _shape(model: type[Model], columns: tuple[str, ...]) -> Shape:
-    key = (model, columns)
+    meta = model._meta
+    # What the driver returns natively differs by dialect (a process may use both).
+    key = (model, columns, meta.db.capabilities.dialect)
     found = _SHAPES.get(key)
     if found is None:
-        meta = model._meta
-        # The three kinds of field Tortoise's own `_init_from_db` tells apart.
+        # The three kinds of field Tortoise's own `_init_from_db` tells apart, which
+        # Tortoise sorts out for the current connection's dialect.
         converters: dict[str, Callable[[Any], Any]] = {
             **{key: field.field_type for key, _, field in meta.db_default_fields},
             **{key: field.to_python_value for key, _, field in meta.db_complex_fields},

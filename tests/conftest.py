@@ -56,7 +56,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _create_postgres_database(name: str) -> str:
+async def create_postgres_database(name: str) -> str:
     import asyncpg
 
     admin = await asyncpg.connect(f"{POSTGRES_ADMIN_URL}/postgres")
@@ -68,7 +68,7 @@ async def _create_postgres_database(name: str) -> str:
     return f"{POSTGRES_ADMIN_URL}/{name}"
 
 
-async def _drop_postgres_database(name: str) -> None:
+async def drop_postgres_database(name: str) -> None:
     import asyncpg
 
     admin = await asyncpg.connect(f"{POSTGRES_ADMIN_URL}/postgres")
@@ -90,10 +90,10 @@ async def database_url(
         return
     require_service(port_open("127.0.0.1", 5432), "PostgreSQL is not reachable on 127.0.0.1:5432")
     name = f"storefront_test_{os.getpid()}"
-    url = await _create_postgres_database(name)
+    url = await create_postgres_database(name)
     await apply_migrations(url)
     yield url
-    await _drop_postgres_database(name)
+    await drop_postgres_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,8 @@ from tortoise.models import Model
 import migrations
 from server.database import APP_LABEL, apply_migrations, tortoise_config
 from tests.conftest import (
-    _create_postgres_database,
-    _drop_postgres_database,
+    create_postgres_database,
+    drop_postgres_database,
     port_open,
     require_service,
 )
@@ -86,9 +86,9 @@ async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Asyn
         return
     require_service(port_open("127.0.0.1", 5432), "PostgreSQL is not reachable on 127.0.0.1:5432")
     name = f"storefront_migrations_{os.getpid()}"
-    url = await _create_postgres_database(name)
+    url = await create_postgres_database(name)
     yield url
-    await _drop_postgres_database(name)
+    await drop_postgres_database(name)
 
 
 async def migrate(url: str) -> None:
