@@ -279,6 +279,8 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return planned
 
     def _step(self, parent_type: GraphQLObjectType, name: str, details: FieldDetailsList) -> _Step:
+        """How one response key completes here; graphql-core's way for anything incremental
+        (@defer, @stream) or a page whose arguments do not resolve."""
         node = details[0].node
         field_name = node.name.value
         shape_key = (parent_type, field_name)
