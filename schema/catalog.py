@@ -163,6 +163,10 @@ async def categories_by_pk(context: SchemaContext, pks: list[int | None]) -> lis
     return await by_pk(context.loaders.category_by_id, pks, Category.from_model)
 
 
+async def products_by_pk(context: SchemaContext, pks: list[int | None]) -> list[Product | None]:
+    return await by_pk(context.loaders.product_by_id, pks, Product.from_model)
+
+
 async def _product_categories(
     context: SchemaContext, products: list[Product], _: PageArgs | None
 ) -> list[Category | None]:

@@ -69,7 +69,6 @@ class _Shape:
 
     kind: int
     field: GraphQLField | None = None
-    field_type: GraphQLOutputType | None = None
     attribute: str = ""
     # A leaf computed by a plain method of the object (no arguments, not async).
     method: Callable[[Any], Any] | None = None
@@ -100,7 +99,6 @@ def _shape(parent_type: GraphQLObjectType, name: str, field: GraphQLField | None
     base = get_nullable_type(field.type)
     common = {
         "field": field,
-        "field_type": field.type,
         "attribute": definition.python_name,
         "nullable": nullable,
     }
@@ -326,6 +324,7 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def _complete(self, step: _Step, value: Any, path: Path) -> Any:
         """A planned object, list of objects or page: its completed value or an awaitable."""
         shape = step.shape
+        field_type = shape.field.type  # type: ignore[union-attr]  # planned steps have one
         try:
             completed = (
                 self._complete_list(step, value, path)
@@ -333,10 +332,10 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 else self._execute(shape.object_type, value, path, step.sub)  # type: ignore[arg-type]
             )
         except Exception as error:
-            self.handle_field_error(error, shape.field_type, step.details, path)  # type: ignore[arg-type]
+            self.handle_field_error(error, field_type, step.details, path)
             return None
         if completed.__class__ not in _DONE and self.is_awaitable(completed):
-            return self._located(completed, shape.field_type, step.details, path)  # type: ignore[arg-type]
+            return self._located(completed, field_type, step.details, path)
         return completed
 
     def _complete_list(self, step: _Step, items: list[Any], path: Path) -> Any:

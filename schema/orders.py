@@ -21,14 +21,13 @@ from resolvers.errors import Forbidden
 from resolvers.money import from_minor
 from resolvers.pagination import PageArgs
 from schema.accounts import User, users_by_pk
-from schema.catalog import Money, Product
+from schema.catalog import Money, Product, products_by_pk
 from schema.context import SchemaContext, page_limits
 from schema.nodes import register_node
 from schema.payloads import UserError, mutation_payload
 from schema.permissions import require_scope, require_staff_scope, viewer_of
 from schema.prefetch import (
     NOT_LOADED,
-    by_pk,
     prefetched_connection,
     prefetched_object,
     relation,
@@ -112,8 +111,7 @@ async def _customers(
 async def _products(
     context: SchemaContext, items: list[OrderItem], _: PageArgs | None
 ) -> list[Product | None]:
-    pks = [item.product_pk for item in items]
-    return await by_pk(context.loaders.product_by_id, pks, Product.from_model)
+    return await products_by_pk(context, [item.product_pk for item in items])
 
 
 async def _user_orders(

@@ -13,12 +13,12 @@ from resolvers.errors import Forbidden
 from resolvers.pagination import PageArgs
 from resolvers.reviews import PRODUCT_REVIEWS
 from schema.accounts import User, users_by_pk
-from schema.catalog import Product
+from schema.catalog import Product, products_by_pk
 from schema.context import SchemaContext
 from schema.nodes import register_node
 from schema.payloads import UserError, mutation_payload
 from schema.permissions import require_scope
-from schema.prefetch import NOT_LOADED, by_pk, relation
+from schema.prefetch import NOT_LOADED, relation
 from schema.relay import Connection, Node, id_of, parent_connections, to_global_id
 
 
@@ -56,8 +56,7 @@ async def _authors(
 async def _products(
     context: SchemaContext, reviews: list[Review], _: PageArgs | None
 ) -> list[Product | None]:
-    pks = [review.product_pk for review in reviews]
-    return await by_pk(context.loaders.product_by_id, pks, Product.from_model)
+    return await products_by_pk(context, [review.product_pk for review in reviews])
 
 
 async def _product_reviews(
