@@ -5,12 +5,28 @@ depth and its cost. Too much of any of them is refused with `QUERY_TOO_COMPLEX` 
 validation, which graphql-core cannot do cheaply for hostile documents
 (OverlappingFieldsCanBeMergedRule takes seconds on a few hundred same-named fields).
 
-Cost is the number of objects a query may produce. A field with a selection set costs one
-per object it returns, times the cost of its selections; a field that takes `first` or
-`last` returns that many (the default page size when it is given neither); a list field
-that takes a list argument (`nodes(ids:)`, `_entities(representations:)`) returns one per
-item. So lists multiply down the tree, and leaves are free: they come with their object.
-Each fragment is measured once, so the measurement is linear in the document's size.
+Cost covers everything a field makes the database do: the objects it reads and the
+statements it causes (the README's "Query cost" section gives the same rules with examples).
+
+- An object costs 1; scalars and enums are free: they come with their object.
+- A list field that takes a list argument (`nodes(ids:)`, `_entities(representations:)`)
+  returns one object per item; another list field counts as one.
+- A connection (a field taking `first`/`last`) costs 1, plus `PAGE_COST` for the statement
+  that reads its page, plus `COUNT_COST` when `totalCount` is selected (a `COUNT` reads
+  every matching row, however small the page), plus its page size (`first` or `last`, the
+  default page size when it has neither) times the cost of one `edges` item. `pageInfo`
+  costs 1, like any object.
+- A `filter` with `search` makes the page and the count cost `SEARCH_FACTOR` times as much
+  (`LIKE '%term%'` over name, SKU and description reads every product instead of an index
+  range); `filter.categoryId` adds `PAGE_COST` for the statement that reads the tree.
+- A mutation field costs `MUTATION_COST` (a transaction of several statements) on top.
+- A field inside a list costs that much per item of the list: nested connections, their
+  statements and their counts multiply by the page sizes above them.
+
+So `products(first: 0, filter: {search: "x"}) { totalCount }` costs
+1 + (PAGE_COST + COUNT_COST) * SEARCH_FACTOR = 271, and a document can't ask for 150 of them.
+Each fragment is measured once, as a `Measure` that keeps the cost of one `edges` item and
+whether `totalCount` is selected apart, so the measurement is linear in the document's size.
 Introspection is left to graphql-core's MaxIntrospectionDepthRule.
 
 `QueryLimits` also caches parsing and validation, in place of Strawberry's `ParserCache`
@@ -39,8 +55,12 @@ from graphql import (
     IntValueNode,
     ListValueNode,
     NamedTypeNode,
+    NullValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
+    StringValueNode,
     ValueNode,
     VariableNode,
     get_named_type,
@@ -61,6 +81,14 @@ CACHE_SIZE = 256
 _LONGEST_INT = 18
 _HUGE = 10**_LONGEST_INT
 _PAGE_ARGUMENTS = ("first", "last")
+# The cost model's prices, in objects (see the module's docstring).
+PAGE_COST = 2
+COUNT_COST = 25
+SEARCH_FACTOR = 10
+MUTATION_COST = 10
+# The fields of a connection type: one `edges` item per object of the page.
+_ITEMS = "edges"
+_COUNT = "totalCount"
 
 
 class LimitSettings(Protocol):
@@ -77,11 +105,18 @@ class LimitContext(Protocol):
 @dataclass(frozen=True)
 class Measure:
     """`fields`: field selections with every fragment spread counted as its fields (what a
-    naive walk of the query visits); `depth`: levels of nested fields; `cost`: see above."""
+    naive walk of the query visits); `depth`: levels of nested fields; `cost`: see above.
+
+    Measured on a connection type, `item_cost` is the cost of one `edges` item (multiplied
+    by the page size by the connection's field) and `counts` says whether `totalCount` is
+    selected; `cost` is the rest.
+    """
 
     fields: int
     depth: int
     cost: int
+    item_cost: int = 0
+    counts: bool = False
 
 
 def too_complex(message: str, **details: int) -> GraphQLError:
@@ -160,8 +195,8 @@ def _refusal(
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return None
-    sizes = _variable_sizes(operation, variables)
-    measure = measure_operation(schema, document, operation_name, sizes, settings.default_page_size)
+    facts = _variable_facts(operation, variables)
+    measure = measure_operation(schema, document, operation_name, facts, settings.default_page_size)
     if measure.fields > MAX_FIELDS:
         return too_complex(
             f"The document selects {measure.fields} fields, counting each fragment spread "
@@ -178,13 +213,38 @@ def _refusal(
         )
     if measure.cost > settings.max_query_cost:
         return too_complex(
-            f"The query may produce {measure.cost} objects; the maximum cost is "
-            f"{settings.max_query_cost}. Ask for smaller pages (first/last) or fewer "
-            "nested lists.",
+            f"The query costs {measure.cost}; the maximum cost is "
+            f"{settings.max_query_cost}. Ask for smaller pages (first/last), fewer "
+            "nested lists, fewer counts (totalCount) or searches.",
             cost=measure.cost,
             maximumCost=settings.max_query_cost,
         )
     return None
+
+
+def operation_cost(
+    schema: GraphQLSchema,
+    query: str,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+    settings: LimitSettings,
+) -> int | None:
+    """The cost of the operation a request names, or None when it will not run (it does
+    not parse, names no operation, or is over a limit): what a cost budget is charged.
+
+    Parsing and measuring are cached, so execution does neither again."""
+    try:
+        document = parse_document(query)
+    except GraphQLError:
+        return None
+    if _refusal(schema, document, operation_name, variables or {}, settings) is not None:
+        return None
+    operation = get_operation_ast(document, operation_name)
+    assert operation is not None  # _refusal found it
+    facts = _variable_facts(operation, variables or {})
+    return measure_operation(
+        schema, document, operation_name, facts, settings.default_page_size
+    ).cost
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -192,16 +252,22 @@ def measure_operation(
     schema: GraphQLSchema,
     document: DocumentNode,
     operation_name: str | None,
-    sizes: tuple[tuple[str, int], ...],
+    facts: tuple[tuple[str, int | tuple[str, ...] | None], ...],
     default_page_size: int,
 ) -> Measure:
-    """Fields, depth and cost of one operation; `sizes` are its variables' list sizes."""
+    """Fields, depth and cost of one operation; `facts` are what its variables tell the
+    cost (see `_variable_facts`)."""
     operation = get_operation_ast(document, operation_name)
     assert operation is not None
-    meter = _Meter(schema, document, dict(sizes), default_page_size)
+    meter = _Meter(schema, document, dict(facts), default_page_size)
     root = schema.get_root_type(operation.operation)
     try:
         measure = meter.selections(operation.selection_set, root, 0)
+        if operation.operation is OperationType.MUTATION:
+            mutations = sum(
+                isinstance(selection, FieldNode) for selection in operation.selection_set.selections
+            )
+            measure = replace(measure, cost=measure.cost + MUTATION_COST * mutations)
     except _TooDeep:
         measure = Measure(fields=0, depth=MAX_NESTING + 1, cost=0)
     # Fields written but not reached from the operation still cost validation time.
@@ -225,11 +291,11 @@ class _Meter:
         self,
         schema: GraphQLSchema,
         document: DocumentNode,
-        sizes: dict[str, int],
+        facts: dict[str, int | tuple[str, ...] | None],
         default_page_size: int,
     ) -> None:
         self.schema = schema
-        self.sizes = sizes
+        self.facts = facts
         self.default_page_size = default_page_size
         self.fragments = {
             definition.name.value: definition
@@ -245,10 +311,15 @@ class _Meter:
         """A selection set resolved once on `parent`; fragments count as their fields."""
         if nesting > MAX_NESTING:
             raise _TooDeep
-        fields = depth = cost = 0
+        fields = depth = cost = item_cost = 0
+        counts = False
+        connection = _is_connection(parent)
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 child = self.field(selection, parent, nesting)
+                if connection and selection.name.value == _ITEMS:
+                    child = replace(child, cost=0, item_cost=child.cost)
+                counts = counts or (connection and selection.name.value == _COUNT)
             elif isinstance(selection, InlineFragmentNode):
                 child = self.selections(
                     selection.selection_set,
@@ -262,7 +333,9 @@ class _Meter:
             fields += child.fields
             depth = max(depth, child.depth)
             cost += child.cost
-        return Measure(fields=fields, depth=depth, cost=cost)
+            item_cost += child.item_cost
+            counts = counts or child.counts
+        return Measure(fields, depth, cost, item_cost, counts)
 
     def field(self, node: FieldNode, parent: GraphQLNamedType | None, nesting: int) -> Measure:
         if node.selection_set is None:
@@ -270,14 +343,22 @@ class _Meter:
         definition = _field_definition(parent, node.name.value)
         child_type = get_named_type(definition.type) if definition else None
         below = self.selections(node.selection_set, child_type, nesting + 1)
+        fields = 1 + below.fields
         if node.name.value.startswith("__"):
             # Introspection: in memory, and its depth is MaxIntrospectionDepthRule's.
-            return Measure(fields=1 + below.fields, depth=0, cost=0)
-        return Measure(
-            fields=1 + below.fields,
-            depth=1 + below.depth,
-            cost=self.factor(node, definition) * (1 + below.cost),
-        )
+            return Measure(fields=fields, depth=0, cost=0)
+        if definition is not None and _is_connection(child_type):
+            statements = PAGE_COST + (COUNT_COST if below.counts else 0)
+            cost = (
+                1
+                + statements * self.search_factor(node)
+                + self.filter_statements(node)
+                + below.cost
+                + self.page_size(node) * below.item_cost
+            )
+        else:
+            cost = self.list_length(node, definition) * (1 + below.cost + below.item_cost)
+        return Measure(fields=fields, depth=1 + below.depth, cost=cost)
 
     def fragment(self, name: str, nesting: int) -> Measure:
         if name in self.measured:
@@ -293,30 +374,71 @@ class _Meter:
         self.measured[name] = measured
         return measured
 
-    def factor(self, node: FieldNode, definition: GraphQLField | None) -> int:
-        """How many objects the field may return."""
-        if definition is None:
+    def page_size(self, node: FieldNode) -> int:
+        """The most objects a connection's page may hold."""
+        pages = [
+            self.size(argument.value)
+            for argument in node.arguments or ()
+            if argument.name.value in _PAGE_ARGUMENTS
+        ]
+        known = [size for size in pages if size is not None]
+        return max(known) if known else self.default_page_size
+
+    def list_length(self, node: FieldNode, definition: GraphQLField | None) -> int:
+        """How many objects a field that is not a connection may return."""
+        if definition is None or not is_list_type(get_nullable_type(definition.type)):
             return 1
-        if any(name in definition.args for name in _PAGE_ARGUMENTS):
-            pages = [
-                self.size(argument.value)
-                for argument in node.arguments or ()
-                if argument.name.value in _PAGE_ARGUMENTS
-            ]
-            known = [size for size in pages if size is not None]
-            return max(known) if known else self.default_page_size
-        if is_list_type(get_nullable_type(definition.type)):
-            lengths = [self.size(argument.value) for argument in node.arguments or ()]
-            return max((length for length in lengths if length is not None), default=1)
-        return 1
+        lengths = [self.size(argument.value) for argument in node.arguments or ()]
+        return max((length for length in lengths if length is not None), default=1)
+
+    def search_factor(self, node: FieldNode) -> int:
+        return SEARCH_FACTOR if "search" in self.filter_fields(node) else 1
+
+    def filter_statements(self, node: FieldNode) -> int:
+        return PAGE_COST if "categoryId" in self.filter_fields(node) else 0
+
+    def filter_fields(self, node: FieldNode) -> tuple[str, ...]:
+        """The fields the `filter` argument sets to something (a variable counts as set
+        unless the request gives it no value)."""
+        value = next(
+            (argument.value for argument in node.arguments or () if argument.name.value == "filter"),
+            None,
+        )
+        if isinstance(value, VariableNode):
+            given = self.facts.get(value.name.value)
+            return given if isinstance(given, tuple) else ()
+        if not isinstance(value, ObjectValueNode):
+            return ()
+        return tuple(
+            field.name.value
+            for field in value.fields
+            if not _empty_literal(field.value)
+            and not (
+                isinstance(field.value, VariableNode)
+                and self.facts.get(field.value.name.value, 1) is None
+            )
+        )
 
     def size(self, value: ValueNode) -> int | None:
         if isinstance(value, VariableNode):
-            return self.sizes.get(value.name.value)
+            given = self.facts.get(value.name.value)
+            return given if isinstance(given, int) else None
         return _literal_size(value)
 
     def named_type(self, node: NamedTypeNode | None) -> GraphQLNamedType | None:
         return self.schema.get_type(node.name.value) if node else None
+
+
+def _is_connection(type_: GraphQLNamedType | None) -> bool:
+    fields = getattr(type_, "fields", None)
+    return isinstance(fields, dict) and _ITEMS in fields and "pageInfo" in fields
+
+
+def _empty_literal(value: ValueNode) -> bool:
+    """null or "": a filter field that filters nothing."""
+    return isinstance(value, NullValueNode) or (
+        isinstance(value, StringValueNode) and not value.value.strip()
+    )
 
 
 def _field_definition(parent: GraphQLNamedType | None, name: str) -> GraphQLField | None:
@@ -334,32 +456,39 @@ def _literal_size(value: ValueNode | None) -> int | None:
     return None
 
 
-def _value_size(value: object) -> int | None:
-    """A variable's integer value (never below 0) or its list's length."""
-    if isinstance(value, bool):
+def _value_fact(value: object) -> int | tuple[str, ...] | None:
+    """What a variable's value tells the cost: an integer (never below 0), a list's
+    length, the fields an input object sets, or None for null and ""."""
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    if isinstance(value, bool):
+        return 1
     if isinstance(value, int):
         return min(max(value, 0), _HUGE)
     if isinstance(value, list):
         return len(value)
-    return None
+    if isinstance(value, dict):
+        return tuple(sorted(name for name, item in value.items() if _value_fact(item) is not None))
+    return 1
 
 
-def _variable_sizes(
+def _variable_facts(
     operation: OperationDefinitionNode, variables: Mapping[str, Any]
-) -> tuple[tuple[str, int], ...]:
-    """The sizes the variables give to `first`/`last` and list arguments (the cache key)."""
-    sizes = []
+) -> tuple[tuple[str, int | tuple[str, ...] | None], ...]:
+    """What each variable gives `first`/`last`, list arguments and filters (the cache key).
+
+    A variable given no value and no default is null."""
+    facts: list[tuple[str, int | tuple[str, ...] | None]] = []
     for definition in operation.variable_definitions or ():
         name = definition.variable.name.value
-        size = (
-            _value_size(variables[name])
-            if name in variables
-            else _literal_size(definition.default_value)
-        )
-        if size is not None:
-            sizes.append((name, size))
-    return tuple(sizes)
+        if name in variables:
+            facts.append((name, _value_fact(variables[name])))
+        elif definition.default_value is not None:
+            default = definition.default_value
+            facts.append((name, None if _empty_literal(default) else _literal_size(default)))
+        else:
+            facts.append((name, None))
+    return tuple(facts)
 
 
 def _count_fields(document: DocumentNode) -> int:
@@ -379,4 +508,11 @@ def _count_fields(document: DocumentNode) -> int:
     return count
 
 
-__all__ = ["MAX_FIELDS", "MAX_TOKENS", "QueryLimits", "measure_operation", "parse_document"]
+__all__ = [
+    "MAX_FIELDS",
+    "MAX_TOKENS",
+    "QueryLimits",
+    "measure_operation",
+    "operation_cost",
+    "parse_document",
+]
