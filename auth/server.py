@@ -847,6 +847,24 @@ class AuthorizationService:
         return _error_reply(InsecureTransportError())
 
 
+def credential_attempt(request: HttpRequest) -> str | None:
+    """The client id a token request tries a secret or a refresh token for (what sign-in
+    rate limits count as the account), or None when it presents neither."""
+    form = _first_values(request.form)
+    basic_id, basic_secret = extract_basic_authorization(request.headers)
+    if basic_secret:
+        return str(basic_id or "")
+    if form.get("client_secret") or form.get("grant_type") == "refresh_token":
+        return form.get("client_id") or str(basic_id or "")
+    return None
+
+
+def failed_credentials(reply: Reply) -> bool:
+    """Whether a token reply refused the client's secret or the refresh token."""
+    body = reply.body if isinstance(reply.body, dict) else {}
+    return body.get("error") in {"invalid_client", "invalid_grant"}
+
+
 def _error_reply(error: OAuth2Error) -> Reply:
     status, body, headers = error()
     return Reply(status, body, list(headers))

@@ -14,8 +14,9 @@ statements it causes (the README's "Query cost" section gives the same rules wit
 - A connection (a field taking `first`/`last`) costs 1, plus `PAGE_COST` for the statement
   that reads its page, plus `COUNT_COST` when `totalCount` is selected (a `COUNT` reads
   every matching row, however small the page), plus its page size (`first` or `last`, the
-  default page size when it has neither) times the cost of one `edges` item. `pageInfo`
-  costs 1, like any object.
+  default page size when it has neither) times the cost of one `edges` item (at least 1:
+  the page's rows are read even when `edges` is not selected). `pageInfo` costs 1, like
+  any object.
 - A `filter` with `search` makes the page and the count cost `SEARCH_FACTOR` times as much
   (`LIKE '%term%'` over name, SKU and description reads every product instead of an index
   range); `filter.categoryId` adds `PAGE_COST` for the statement that reads the tree.
@@ -92,9 +93,12 @@ _COUNT = "totalCount"
 
 
 class LimitSettings(Protocol):
-    max_query_depth: int
-    max_query_cost: int
-    default_page_size: int
+    @property
+    def max_query_depth(self) -> int: ...
+    @property
+    def max_query_cost(self) -> int: ...
+    @property
+    def default_page_size(self) -> int: ...
 
 
 class LimitContext(Protocol):
@@ -354,7 +358,7 @@ class _Meter:
                 + statements * self.search_factor(node)
                 + self.filter_statements(node)
                 + below.cost
-                + self.page_size(node) * below.item_cost
+                + self.page_size(node) * max(1, below.item_cost)
             )
         else:
             cost = self.list_length(node, definition) * (1 + below.cost + below.item_cost)
@@ -400,10 +404,8 @@ class _Meter:
     def filter_fields(self, node: FieldNode) -> tuple[str, ...]:
         """The fields the `filter` argument sets to something (a variable counts as set
         unless the request gives it no value)."""
-        value = next(
-            (argument.value for argument in node.arguments or () if argument.name.value == "filter"),
-            None,
-        )
+        arguments = node.arguments or ()
+        value = next((item.value for item in arguments if item.name.value == "filter"), None)
         if isinstance(value, VariableNode):
             given = self.facts.get(value.name.value)
             return given if isinstance(given, tuple) else ()

@@ -17,13 +17,15 @@ from server.graphql_app import GraphQLApp
 from server.health import healthz, readyz
 from server.middleware import middleware
 from server.oauth import build_auth, oauth_routes
+from server.ratelimit import RateLimits
 from server.settings import Settings, load_settings
 
 
 def create_app(settings: Settings | None = None, *, manage_database: bool = True) -> Starlette:
     """Build the app. `manage_database=False` leaves Tortoise to the caller (tests)."""
     settings = settings or load_settings()
-    graphql = GraphQLApp(schema, settings)
+    rate_limits = RateLimits(settings)
+    graphql = GraphQLApp(schema, settings, rate_limits)
     auth = build_auth(settings)
 
     @asynccontextmanager
@@ -53,11 +55,12 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *(graphiql.static_routes() if settings.graphiql else []),
-            *oauth_routes(auth),
+            *oauth_routes(auth, rate_limits),
         ],
         middleware=middleware(settings),
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.auth = auth
+    app.state.rate_limits = rate_limits
     return app

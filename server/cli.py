@@ -39,7 +39,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         log_level=settings.log_level.lower(),
         log_config=_log_config(settings.log_level),
         access_log=False,
-        proxy_headers=True,
+        # The app believes X-Forwarded-* itself, from FORWARDED_ALLOW_IPS only
+        # (server.middleware): uvicorn's default would trust 127.0.0.1 besides.
+        proxy_headers=False,
         server_header=False,
     )
     return 0

@@ -18,14 +18,15 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import MissingQueryError
-from strawberry.schema.base import BaseSchema
+from strawberry.schema import Schema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from loaders import Loaders
-from schema.limits import parse_document
+from resolvers.errors import ServiceError
+from schema.limits import operation_cost, parse_document
 from server.context import Context
 from server.graphiql import graphiql_response
 from server.graphql_http import (
@@ -38,6 +39,7 @@ from server.graphql_http import (
     params_from_body,
     params_from_query_string,
 )
+from server.ratelimit import Budget, RateLimits, Refusal, caller_key, client_address
 from server.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ _SERVER_FAILURES = {"INTERNAL_SERVER_ERROR": 500, "SERVICE_UNAVAILABLE": 503}
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, schema: BaseSchema, settings: Settings) -> None:
+    def __init__(self, schema: Schema, settings: Settings, rate_limits: RateLimits) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -60,6 +62,8 @@ class GraphQLApp(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
         self.settings = settings
+        self.rate_limits = rate_limits
+        self.graphql_schema = schema._schema
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -127,6 +131,21 @@ class GraphQLApp(GraphQL[Context, None]):
             raise _no_operation(None)
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, sub_response)
+        wants_cost = (params.extensions or {}).get("cost") is True
+        cost = (
+            operation_cost(
+                self.graphql_schema,
+                params.query,
+                params.operation_name,
+                params.variables,
+                self.settings,
+            )
+            if wants_cost or self.rate_limits.graphql_limited
+            else None
+        )
+        caller = await self._caller(request, context) if self.rate_limits.graphql_limited else ""
+        if refusal := await self._over_limit(caller, cost):
+            return _rate_limited(refusal, media_type)
         try:
             result = await self.schema.execute(
                 params.query,
@@ -142,7 +161,41 @@ class GraphQLApp(GraphQL[Context, None]):
             raise _no_operation(params.operation_name) from None
         except MissingQueryError:
             raise RequestError(400, "The request has no `query`") from None
+        if wants_cost and cost is not None:
+            budget = await self.rate_limits.cost_budget(caller) if caller else None
+            result.extensions = {**(result.extensions or {}), "cost": self._cost(cost, budget)}
         return self.result_response(result, media_type, sub_response)
+
+    async def _caller(self, request: Request, context: Context) -> str:
+        """Whose budgets the request spends (see `server.ratelimit.caller_key`)."""
+        try:
+            viewer = await context.viewer()
+        except ServiceError:
+            viewer = None  # a bad token: execution refuses it; its sender pays as anonymous
+        return caller_key(viewer, client_address(request.scope))
+
+    async def _over_limit(self, caller: str, cost: int | None) -> Refusal | None:
+        limits = self.rate_limits
+        if not limits.graphql_limited:
+            return None
+        if refusal := await limits.graphql_request(caller):
+            return refusal
+        return await limits.charge(caller, cost) if cost else None
+
+    def _cost(self, cost: int, budget: Budget | None) -> dict[str, Any]:
+        """`extensions.cost`: this operation's cost, the most one may cost, and the
+        caller's RATE_LIMIT_COST budget (null when that limit is off)."""
+        return {
+            "requestedQueryCost": cost,
+            "maximumQueryCost": self.settings.max_query_cost,
+            "throttleStatus": None
+            if budget is None
+            else {
+                "maximumAvailable": budget.maximum,
+                "currentlyAvailable": budget.remaining,
+                "resetInSeconds": budget.reset_in,
+            },
+        }
 
     def result_response(
         self, result: ExecutionResult, media_type: str, sub_response: Response
@@ -169,6 +222,17 @@ class GraphQLApp(GraphQL[Context, None]):
         if sub_response.status_code:
             response.status_code = sub_response.status_code
         return response
+
+
+def _rate_limited(refusal: Refusal, media_type: str) -> Response:
+    what = "requests" if refusal.limit == "requests" else "query cost"
+    return error_response(
+        429,
+        f"Too many {what} from this caller: try again in {refusal.retry_after} s",
+        "RATE_LIMITED",
+        media_type,
+        refusal.headers,
+    )
 
 
 def _operation_count(query: str | None) -> int:

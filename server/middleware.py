@@ -1,4 +1,4 @@
-"""HTTP middleware: request ids, the access log, CORS and the request body limit.
+"""HTTP middleware: proxy headers, request ids, the access log, CORS and the body limit.
 
 Plain ASGI classes (not `BaseHTTPMiddleware`), so that they cost little per request and
 leave streaming and WebSocket traffic alone.
@@ -14,8 +14,10 @@ import uuid
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from server.graphql_http import error_response
+from server.ratelimit import client_address
 from server.settings import Settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -39,7 +41,16 @@ def middleware(settings: Settings) -> list[Middleware]:
         if settings.cors_origins
         else []
     )
+    # X-Forwarded-For/-Proto of the proxies in FORWARDED_ALLOW_IPS, first, so that every
+    # layer (access log, rate limits, the OAuth https check) sees the same client and
+    # scheme; `storefront serve` leaves uvicorn's own copy of this middleware off.
+    proxies = (
+        [Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.forwarded_allow_ips))]
+        if settings.forwarded_allow_ips
+        else []
+    )
     return [
+        *proxies,
         Middleware(RequestIdMiddleware),
         Middleware(AccessLogMiddleware),
         *cors,
@@ -79,7 +90,7 @@ class RequestIdMiddleware:
 
 
 class AccessLogMiddleware:
-    """One line per HTTP request: method, path, status, duration, request id."""
+    """One line per HTTP request: method, path, status, duration, request id, client."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -104,12 +115,13 @@ class AccessLogMiddleware:
             raise
         finally:
             access_log.info(
-                "%s %s %s %.1fms request_id=%s",
+                "%s %s %s %.1fms request_id=%s client=%s",
                 scope["method"],
                 scope["path"],
                 status,
                 (time.perf_counter() - started) * 1000,
                 scope.get("state", {}).get("request_id", "-"),
+                client_address(scope),
             )
 
 

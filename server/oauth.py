@@ -10,6 +10,11 @@ field, and the POST must bring both, equal. Another site can make a browser send
 cookie but can't read it to fill in the field. Over https the cookie is named with the
 `__Host-` prefix, so neither plain http nor a sibling subdomain can plant one. The page
 may not be framed, is never cached, and sends no referrer.
+
+Sign-in attempts (the login form, and client secrets and refresh tokens at the token
+endpoint) are rate limited per client address and per account (`server.ratelimit`):
+over the limit the form answers a readable 429 page and the token endpoint an OAuth
+error body, both with `Retry-After`, and the password or secret is not checked.
 """
 
 from __future__ import annotations
@@ -27,13 +32,22 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from auth.accounts import normalize_email
 from auth.config import AuthConfig, ExternalIssuer
 from auth.digests import new_secret
 from auth.jwks import RemoteJwks
 from auth.keys import KeyStore
 from auth.resource import ResourceServer
 from auth.scopes import SCOPES
-from auth.server import AuthorizationService, HttpRequest, Prompt, Reply
+from auth.server import (
+    AuthorizationService,
+    HttpRequest,
+    Prompt,
+    Reply,
+    credential_attempt,
+    failed_credentials,
+)
+from server.ratelimit import RateLimits, Refusal, client_address
 from server.settings import Settings
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -90,11 +104,11 @@ def build_auth(settings: Settings) -> Auth:
     return Auth(config, keys, resource, AuthorizationService(config, keys, resource))
 
 
-def oauth_routes(auth: Auth) -> list[BaseRoute]:
+def oauth_routes(auth: Auth, rate_limits: RateLimits) -> list[BaseRoute]:
     """The authorization server's endpoints; none when OAUTH_SERVER=false."""
     if not auth.config.server_enabled:
         return []
-    endpoints = _Endpoints(auth)
+    endpoints = _Endpoints(auth, rate_limits)
     return [
         Route("/oauth/authorize", endpoints.authorize, methods=["GET", "POST"]),
         Route("/oauth/token", endpoints.token, methods=["POST"]),
@@ -171,9 +185,33 @@ def _authorization_reply(reply: Reply) -> Response:
     return _error_page(reply.status, "This sign-in request is not valid", str(message))
 
 
+def _too_many_attempts_page(refusal: Refusal) -> HTMLResponse:
+    page = _error_page(
+        429,
+        "Too many sign-in attempts",
+        f"Wait {refusal.retry_after} seconds, then go back and try again.",
+    )
+    page.headers.update(refusal.headers)
+    return page
+
+
+def _too_many_attempts_reply(refusal: Refusal) -> Response:
+    return JSONResponse(
+        {
+            "error": "temporarily_unavailable",
+            "error_description": (
+                f"Too many attempts: try again in {refusal.retry_after} seconds."
+            ),
+        },
+        status_code=429,
+        headers={"Cache-Control": "no-store", **refusal.headers},
+    )
+
+
 class _Endpoints:
-    def __init__(self, auth: Auth) -> None:
+    def __init__(self, auth: Auth, rate_limits: RateLimits) -> None:
         self.auth = auth
+        self.rate_limits = rate_limits
         secure = auth.config.issuer.startswith("https://")
         self.csrf_cookie = "__Host-oauth_csrf" if secure else "oauth_csrf"
         self.secure_cookie = secure
@@ -198,9 +236,14 @@ class _Endpoints:
             )
         http = _http_request(request)
         username = form.get("username", "")
+        account = f"user:{normalize_email(username)}"
+        address = client_address(request.scope)
+        if refusal := await self.rate_limits.sign_in_attempt(address, account):
+            return _too_many_attempts_page(refusal)
         reply = await self.auth.service.authorize(http, username, form.get("password", ""))
         if reply is not None:
             return _authorization_reply(reply)
+        await self.rate_limits.sign_in_failed(account)
         outcome = await self.auth.service.prompt(http)
         if isinstance(outcome, Reply):
             return _authorization_reply(outcome)
@@ -258,10 +301,24 @@ class _Endpoints:
     async def _form_endpoint(
         self, request: Request, handler: Callable[[HttpRequest], Awaitable[Reply]]
     ) -> Response:
+        """A form POST to `handler`; one that presents a client secret or a refresh token
+        is a sign-in attempt of that client (introspection and revocation too: else
+        they would be a way to guess secrets past the limit)."""
         form = await _form(request)
         if form is None:
             return _not_a_form()
-        return _json_reply(await handler(_http_request(request, form)))
+        http = _http_request(request, form)
+        client = credential_attempt(http)
+        if client is None:
+            return _json_reply(await handler(http))
+        account = f"client:{client}"
+        address = client_address(request.scope)
+        if refusal := await self.rate_limits.sign_in_attempt(address, account):
+            return _too_many_attempts_reply(refusal)
+        reply = await handler(http)
+        if failed_credentials(reply):
+            await self.rate_limits.sign_in_failed(account)
+        return _json_reply(reply)
 
     async def metadata(self, request: Request) -> Response:
         return JSONResponse(

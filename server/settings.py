@@ -6,6 +6,7 @@ line that names the variable (`ConfigError`).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -22,6 +23,8 @@ T = TypeVar("T")
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _DATABASE_SCHEMES = ("sqlite://", "postgres://", "postgresql://", "asyncpg://")
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)\s*$")
+_OFF = {"off", "none", "0"}
 
 
 class ConfigError(Exception):
@@ -59,6 +62,12 @@ class Settings:
     oauth_jwks_refetch_seconds: int = 60
     access_token_seconds: int = 900
     refresh_token_seconds: int = 30 * 24 * 3600
+    # Rate limits, `N/second|minute|hour` (see server.ratelimit); None is off.
+    login_rate_limit: str = "10/minute"
+    rate_limit: str | None = None
+    rate_limit_cost: str | None = None
+    # Peers whose X-Forwarded-For (and -Proto) are believed: IPs, CIDRs, or "*".
+    forwarded_allow_ips: tuple[str, ...] = ()
 
     @property
     def oauth_allow_http(self) -> bool:
@@ -137,6 +146,34 @@ def _staff_claim(value: str) -> str:
     return value.strip()
 
 
+def _rate(value: str) -> str:
+    match = _RATE.match(value)
+    if match is None or int(match.group(1)) < 1:
+        raise ValueError(f"must look like N/second, N/minute or N/hour (N >= 1), got {value!r}")
+    return f"{int(match.group(1))}/{match.group(2)}"
+
+
+def _rate_or_off(value: str) -> str | None:
+    return None if value.strip().lower() in _OFF else _rate(value)
+
+
+def _cost_rate_or_off(value: str) -> str | None:
+    """Like `_rate_or_off`; a bare number is points per minute."""
+    return _rate_or_off(f"{value.strip()}/minute" if value.strip().isdigit() else value)
+
+
+def _networks(value: str) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in value.split(",") if item.strip())
+    for item in items:
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"must be IPs or CIDR networks (or *), got {item!r}") from None
+    return items
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
@@ -204,6 +241,12 @@ def load_settings(
         ),
         refresh_token_seconds=_parse(
             config, "OAUTH_REFRESH_TOKEN_SECONDS", _positive_int, base.refresh_token_seconds
+        ),
+        login_rate_limit=_parse(config, "LOGIN_RATE_LIMIT", _rate, base.login_rate_limit),
+        rate_limit=_parse(config, "RATE_LIMIT", _rate_or_off, base.rate_limit),
+        rate_limit_cost=_parse(config, "RATE_LIMIT_COST", _cost_rate_or_off, base.rate_limit_cost),
+        forwarded_allow_ips=_parse(
+            config, "FORWARDED_ALLOW_IPS", _networks, base.forwarded_allow_ips
         ),
         oauth_server=oauth_server,
         oauth_server_issuer=server_issuer,
