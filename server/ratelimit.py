@@ -166,7 +166,7 @@ class Counters:
 
     def _answered(self) -> None:
         if self.failing_since is not None:
-            logger.warning(
+            logger.info(
                 "Redis answers again: rate limits are shared again after %.0f s in memory",
                 time.monotonic() - self.failing_since,
             )

@@ -3,17 +3,19 @@ refused with QUERY_TOO_COMPLEX before they run; ordinary pages go through."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from graphql import get_introspection_query
 
-from benchmarks.workloads import LISTING
-from schema.limits import MAX_FIELDS, MAX_TOKENS
+from benchmarks.workloads import DETAIL, LISTING
+from schema.limits import COUNT_COST, MAX_FIELDS, MAX_TOKENS, PAGE_COST, SEARCH_FACTOR
 from server.settings import Settings
-from tests.conftest import graphql
+from tests.conftest import StatementCounter, graphql
 from tests.factories import make_catalog
 
 NESTED_PAGES = """
@@ -184,3 +186,111 @@ async def test_nested_introspection_is_refused(client: httpx.AsyncClient, catalo
 
     assert "data" not in body, body
     assert body["errors"][0]["message"] == "Maximum introspection depth exceeded"
+
+
+def searched_counts(aliases: int) -> str:
+    return (
+        "{ "
+        + " ".join(
+            f'a{index}: products(first: 0, filter: {{search: "lamp"}}) {{ totalCount }}'
+            for index in range(aliases)
+        )
+        + " }"
+    )
+
+
+async def cost_of(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    response = await client.post(
+        "/graphql",
+        json={"query": query, "variables": variables or {}, "extensions": {"cost": True}},
+    )
+    body: dict[str, Any] = response.json()
+    assert "errors" not in body, body
+    cost: dict[str, Any] = body["extensions"]["cost"]
+    return cost
+
+
+async def test_a_count_costs_its_statement(client: httpx.AsyncClient, catalog: None) -> None:
+    """`totalCount` is a COUNT over every matching row, even with an empty page."""
+    counted = await cost_of(client, "{ products(first: 0) { totalCount } }")
+    paged = await cost_of(client, "{ products(first: 0) { pageInfo { hasNextPage } } }")
+
+    assert counted["requestedQueryCost"] >= COUNT_COST + PAGE_COST
+    assert counted["requestedQueryCost"] - paged["requestedQueryCost"] >= COUNT_COST - 1
+
+
+async def test_a_search_makes_the_page_and_the_count_cost_more(
+    client: httpx.AsyncClient, catalog: None
+) -> None:
+    query = "query($filter: ProductFilter) { products(first: 2, filter: $filter) { totalCount } }"
+
+    plain = await cost_of(client, query, {"filter": {"inStock": True}})
+    searched = await cost_of(client, query, {"filter": {"search": "lamp"}})
+    literal = await cost_of(client, '{ products(first: 2, filter: {search: "a"}) { totalCount } }')
+    blank = await cost_of(client, query, {"filter": {"search": None}})
+
+    extra = (PAGE_COST + COUNT_COST) * (SEARCH_FACTOR - 1)
+    assert searched["requestedQueryCost"] == plain["requestedQueryCost"] + extra
+    assert literal == searched
+    assert blank == plain
+
+
+async def test_nested_counts_multiply_by_the_page_above(
+    client: httpx.AsyncClient, catalog: None
+) -> None:
+    query = "{ products(first: 10) { edges { node { reviews(first: 0) { totalCount } } } } }"
+
+    cost = await cost_of(client, query)
+
+    assert cost["requestedQueryCost"] > 10 * (COUNT_COST + PAGE_COST)
+
+
+async def test_searched_counts_under_aliases_are_refused_before_any_sql(
+    client: httpx.AsyncClient, catalog: None, sql: StatementCounter
+) -> None:
+    error = refusal(await graphql(client, searched_counts(150)))
+
+    assert error["extensions"]["cost"] > error["extensions"]["maximumCost"]
+    assert sql.count == 0, sql.statements
+
+
+async def test_the_cost_is_reported_when_asked(client: httpx.AsyncClient, catalog: None) -> None:
+    asked = await client.get(
+        "/graphql",
+        params={"query": "{ products(first: 2) { totalCount } }", "extensions": '{"cost": true}'},
+    )
+    unasked = await client.post("/graphql", json={"query": "{ products(first: 2) { totalCount } }"})
+
+    assert asked.json()["extensions"] == {
+        "cost": {
+            "requestedQueryCost": 1 + PAGE_COST + COUNT_COST + 2,
+            "maximumQueryCost": 5000,
+            "throttleStatus": None,
+        }
+    }
+    assert "extensions" not in unasked.json()
+
+
+def readme_examples() -> list[str]:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"```graphql\n(.*?)```", readme, flags=re.DOTALL)
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        (LISTING, {"first": 20}),
+        (DETAIL, {"slug": "no-such-product"}),
+        *((example, {}) for example in readme_examples()),
+    ],
+    ids=lambda value: value.split("{")[0].strip()[:20] if isinstance(value, str) else "",
+)
+async def test_storefront_pages_are_within_the_cost(
+    client: httpx.AsyncClient, catalog: None, query: str, variables: dict[str, Any]
+) -> None:
+    body = await graphql(client, query, variables)
+
+    codes = [error["extensions"]["code"] for error in body.get("errors", [])]
+    assert "QUERY_TOO_COMPLEX" not in codes, body
