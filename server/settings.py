@@ -213,6 +213,13 @@ def load_settings(
     debug = _parse(config, "DEBUG", _boolean, base.debug)
     oauth_server, server_issuer, issuer, jwks_url = _oauth_issuers(config, base, debug)
     page_size = _parse(config, "MAX_PAGE_SIZE", _positive_int, base.max_page_size)
+    max_query_cost = _parse(config, "MAX_QUERY_COST", _positive_int, base.max_query_cost)
+    rate_limit_cost = _parse(config, "RATE_LIMIT_COST", _cost_rate_or_off, base.rate_limit_cost)
+    if rate_limit_cost and int(rate_limit_cost.split("/")[0]) < max_query_cost:
+        raise ConfigError(
+            f"RATE_LIMIT_COST: must allow at least MAX_QUERY_COST ({max_query_cost}) points, "
+            f"or the costliest accepted query could never run; got {rate_limit_cost!r}"
+        )
     return Settings(
         database_url=_parse(config, "DATABASE_URL", _database_url, base.database_url),
         redis_url=_parse(config, "REDIS_URL", _redis_url, base.redis_url),
@@ -223,7 +230,7 @@ def load_settings(
             _parse(config, "DEFAULT_PAGE_SIZE", _positive_int, base.default_page_size), page_size
         ),
         max_query_depth=_parse(config, "MAX_QUERY_DEPTH", _positive_int, base.max_query_depth),
-        max_query_cost=_parse(config, "MAX_QUERY_COST", _positive_int, base.max_query_cost),
+        max_query_cost=max_query_cost,
         max_body_bytes=_parse(config, "MAX_BODY_BYTES", _positive_int, base.max_body_bytes),
         cors_origins=_parse(config, "CORS_ORIGINS", _origins, base.cors_origins),
         log_level=_parse(config, "LOG_LEVEL", _log_level, base.log_level),
@@ -244,7 +251,7 @@ def load_settings(
         ),
         login_rate_limit=_parse(config, "LOGIN_RATE_LIMIT", _rate, base.login_rate_limit),
         rate_limit=_parse(config, "RATE_LIMIT", _rate_or_off, base.rate_limit),
-        rate_limit_cost=_parse(config, "RATE_LIMIT_COST", _cost_rate_or_off, base.rate_limit_cost),
+        rate_limit_cost=rate_limit_cost,
         forwarded_allow_ips=_parse(
             config, "FORWARDED_ALLOW_IPS", _networks, base.forwarded_allow_ips
         ),

@@ -74,6 +74,7 @@ def assert_rate_limited(response: httpx.Response) -> dict[str, Any]:
         ("LOGIN_RATE_LIMIT", "0/minute"),
         ("RATE_LIMIT", "600/day"),
         ("RATE_LIMIT_COST", "lots"),
+        ("RATE_LIMIT_COST", "1000/minute"),  # below MAX_QUERY_COST
         ("FORWARDED_ALLOW_IPS", "10.0.0.1, proxy.internal"),
     ],
 )
