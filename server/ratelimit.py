@@ -50,6 +50,9 @@ from server.settings import Settings
 T = TypeVar("T")
 
 ACCOUNT_FACTOR = 10
+# Longer account names (no e-mail or client id is this long) share a key: a client can't
+# make the limiter store megabyte keys.
+_LONGEST_ACCOUNT = 256
 REDIS_TIMEOUT = 0.5
 RETRY_SECONDS = 5.0
 _KEY_PREFIX = "storefront-limits"
@@ -194,7 +197,7 @@ class RateLimits:
 
     async def sign_in_attempt(self, address: str, account: str) -> Refusal | None:
         """Take one attempt for `address`, unless it or `account` is over its limit."""
-        account_key = f"account:{account}"
+        account_key = _account_key(account)
         if not await self.counters.test(self.account, account_key):
             return await self._refusal("login", self.account, account_key)
         address_key = f"address:{address}"
@@ -203,7 +206,7 @@ class RateLimits:
         return None
 
     async def sign_in_failed(self, account: str) -> None:
-        await self.counters.hit(self.account, f"account:{account}")
+        await self.counters.hit(self.account, _account_key(account))
 
     async def graphql_request(self, caller: str) -> Refusal | None:
         """Count one GraphQL request of `caller`; a refusal when over RATE_LIMIT."""
@@ -227,6 +230,10 @@ class RateLimits:
     async def _refusal(self, limit: str, item: RateLimitItem, key: str) -> Refusal:
         RATE_LIMITED.labels(limit=limit).inc()
         return Refusal(limit, await self.counters.retry_after(item, key))
+
+
+def _account_key(account: str) -> str:
+    return f"account:{account[:_LONGEST_ACCOUNT]}"
 
 
 def caller_key(viewer: Viewer | None, address: str) -> str:
