@@ -53,6 +53,10 @@ class Product(Model):
     rating_total = fields.IntField(default=0)
     # rating_total / review_count, or 0 without reviews; stored so it can be indexed.
     rating_average = fields.FloatField(default=0)
+    # The words of the name, and of name, SKU and description, folded for search
+    # (resolvers.catalog.search_words): what the search index covers on either database.
+    search_name = fields.TextField(db_default="")
+    search_text = fields.TextField(db_default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

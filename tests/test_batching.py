@@ -19,7 +19,7 @@ query Tree($first: Int!) {
     edges { node {
       name
       parent { name }
-      children { name children { name } }
+      children(first: 5) { edges { node { name children { totalCount edges { node { name } } } } } }
       products(first: $first) { totalCount edges { node { name category { name } } } }
     } }
   }
@@ -66,10 +66,9 @@ async def catalog(db: str):  # type: ignore[no-untyped-def]
     [
         # products, count, categories, reviews window, authors
         (LISTING, {"first": 2}, {"first": 20}, 5),
-        # categories, parents, children, products window, product counts, the products'
-        # categories not already loaded; the grandchildren are the children's children,
-        # already in the children loader's cache
-        (CATEGORY_TREE, {"first": 1}, {"first": 12}, 6),
+        # categories, parents, children window, children counts, grandchildren window,
+        # products window, product counts, the products' categories not already loaded
+        (CATEGORY_TREE, {"first": 1}, {"first": 12}, 8),
         # products, reviews window, reviews' products, their categories
         (REVIEW_PRODUCTS, {"first": 2}, {"first": 20}, 4),
     ],
