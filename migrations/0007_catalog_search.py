@@ -1,4 +1,5 @@
 from tortoise import fields, migrations
+from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
 
 from resolvers.search import VECTOR, search_columns
@@ -52,6 +53,14 @@ class Migration(migrations.Migration):
     operations = [
         ops.AddField(model_name='Product', name='search_name', field=fields.TextField(db_default='')),
         ops.AddField(model_name='Product', name='search_text', field=fields.TextField(db_default='')),
+        ops.AddIndex(
+            model_name='Category',
+            index=Index(fields=['parent_id', 'name', 'id'], name='category_parent_name_idx'),
+        ),
+        ops.AddIndex(
+            model_name='Product',
+            index=Index(fields=['category_id', 'name', 'id'], name='product_category_name_idx'),
+        ),
         ops.RunPython(fill_search_columns, ops.RunPython.noop),
         ops.RunPython(create_search_index, drop_search_index),
     ]

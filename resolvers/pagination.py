@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -29,6 +29,9 @@ class PageArgs:
     after: str | None = None
     last: int | None = None
     before: str | None = None
+    # Whether the page's totalCount is wanted (a statement). Not part of the page's
+    # identity: the same page, counted or not, is stored under one key.
+    total: bool = field(default=True, compare=False)
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Page(Generic[T]):
     has_previous: bool
     total_count: int
     total_exact: bool = True
+    counted: bool = True
     keysets: list[Keyset] | None = None
 
     def cursor(self, index: int) -> str:
@@ -127,7 +131,9 @@ class ListOrder:
     def _decode(self, cursor: str) -> Keyset:
         return decode_cursor(cursor, self.kind, self.types)
 
-    def page(self, found: Slice, total_count: int, total_exact: bool = True) -> Page[Any]:
+    def page(
+        self, found: Slice, total_count: int, total_exact: bool = True, *, counted: bool = True
+    ) -> Page[Any]:
         return Page(
             items=found.rows,
             order=self,
@@ -135,6 +141,7 @@ class ListOrder:
             has_previous=found.has_previous,
             total_count=total_count,
             total_exact=total_exact,
+            counted=counted,
         )
 
 
@@ -172,7 +179,7 @@ async def keyset_page(
     total, exact = await bounded_count(matching, limits.count_limit) if with_total else (0, True)
     if not extra:
         rows = [row._make(values) for values in found]
-        return order.page(slice_rows(rows, window), total, exact)
+        return order.page(slice_rows(rows, window), total, exact, counted=with_total)
     width = len(row._fields)
     positions = {column: index for index, column in enumerate((*row._fields, *extra))}
     paired = [
@@ -181,7 +188,10 @@ async def keyset_page(
     ]
     kept = slice_rows(paired, window)
     page = order.page(
-        Slice([item for item, _ in kept.rows], kept.has_next, kept.has_previous), total, exact
+        Slice([item for item, _ in kept.rows], kept.has_next, kept.has_previous),
+        total,
+        exact,
+        counted=with_total,
     )
     page.keysets = [keyset for _, keyset in kept.rows]
     return page

@@ -144,14 +144,18 @@ async def parent_connections(
     counts: DataLoader[int, int] | list[int],
 ) -> list[Connection[NodeT]]:
     """One connection per parent (its children in `order`), for a whole level at once:
-    one statement for the pages, and one for the counts unless they are known."""
-    window = order.window(args or PageArgs(), page_limits(context))
+    one statement for the pages, and one for the counts when they are wanted and not
+    known."""
+    args = args or PageArgs()
+    window = order.window(args, page_limits(context))
     keys = [(pk, window) for pk in parent_pks]
-    if isinstance(counts, list):
+    if not args.total:
+        slices, totals = await pages.load_many(keys), [0] * len(parent_pks)
+    elif isinstance(counts, list):
         slices, totals = await pages.load_many(keys), counts
     else:
         slices, totals = await asyncio.gather(pages.load_many(keys), counts.load_many(parent_pks))
     return [
-        connection(order.page(found, total), to_node)
+        connection(order.page(found, total, counted=args.total), to_node)
         for found, total in zip(slices, totals, strict=True)
     ]

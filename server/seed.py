@@ -21,6 +21,7 @@ from graphlib import TopologicalSorter
 
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.connection import get_connection
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -579,6 +580,9 @@ async def seed_database(sizes: SeedSizes, *, seed: int, currency: str, reset: bo
             await clear_database(connection)
         for model, rows in data.tables():
             await _insert(connection, model, rows)
+    # Fresh rows have no statistics until analyzed: PostgreSQL would plan a listing's
+    # review window as a scan of every review.
+    await get_connection("default").execute_script("ANALYZE")
 
 
 async def run_seed(

@@ -96,3 +96,19 @@ async def test_nodes_cost_one_statement_per_type_and_level(
     # products, categories, reviews window, authors
     assert await count(client, sql, NODES, {"ids": ids[:2]}) == 4
     assert await count(client, sql, NODES, {"ids": ids}) == 4
+
+
+@pytest.mark.usefixtures("catalog")
+async def test_nested_lists_count_only_when_asked(
+    client: httpx.AsyncClient, sql: StatementCounter
+) -> None:
+    query = """query($counted: Boolean!) { categories(first: 5) { edges { node {
+        products(first: 2) { edges { node { name } } }
+        again: products(first: 2) { totalCount @include(if: $counted) } } } } }"""
+    # categories, products window
+    assert await count(client, sql, query, {"counted": False}) == 2
+    # and the counts, once, although the first alias was loaded without them
+    assert await count(client, sql, query, {"counted": True}) == 3
+    body = await graphql(client, query, {"counted": True})
+    totals = [edge["node"]["again"]["totalCount"] for edge in body["data"]["categories"]["edges"]]
+    assert sorted(totals) == [12, 12]
