@@ -63,8 +63,12 @@ class Loaders:
         return Loader(catalog.load_products_by_sku)
 
     @cached_property
-    def children_by_category(self) -> DataLoader[int, Any]:
-        return Loader(catalog.load_children)
+    def children_by_category(self) -> DataLoader[Any, Any]:
+        return Loader(catalog.load_child_pages)
+
+    @cached_property
+    def child_count_by_category(self) -> DataLoader[int, int]:
+        return Loader(catalog.load_child_counts)
 
     @cached_property
     def product_count_by_category(self) -> DataLoader[int, int]:

@@ -7,7 +7,7 @@ module writes that one statement by hand, through `loaders.select`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -70,16 +70,22 @@ async def fetch_windows(
 ) -> dict[int, Slice]:
     """For each parent, the window of its children in `order`: one SQL statement."""
     connection = get_connection(model._meta.default_connection or "default")
-    mark = placeholders(connection)
-    table = model._meta.db_table
-    columns = all_columns(model)
-    selected = column_list(columns)
-    descending = order.descending != window.backward
-    direction = "DESC" if descending else "ASC"
-    ordering = ", ".join(f'"{column}" {direction}' for column in order.columns)
-    values: list[Any] = list(parent_ids)
-    id_marks = ", ".join(mark(index + 1) for index in range(len(values)))
-    conditions = [f'"{parent_column}" IN ({id_marks})']
+    if connection.capabilities.dialect == "postgres":
+        sql, values = _lateral_pages(model, parent_column, parent_ids, order, window)
+    else:
+        sql, values = _numbered_pages(model, parent_column, parent_ids, order, window)
+    _, records = await connection.execute_query(sql, values)
+    grouped: dict[int, list[Any]] = {parent: [] for parent in parent_ids}
+    for row in rows(model, all_columns(model), records):
+        grouped[getattr(row, parent_column)].append(row)
+    return {parent: slice_rows(found, window) for parent, found in grouped.items()}
+
+
+def _keyset_conditions(
+    order: Order, window: Window, mark: Callable[[int], str], values: list[Any]
+) -> list[str]:
+    """Row comparisons past the window's keysets (their values appended to `values`)."""
+    conditions = []
     for keyset, later in ((window.after, True), (window.before, False)):
         if keyset is None:
             continue
@@ -87,20 +93,64 @@ async def fetch_windows(
         marks = ", ".join(mark(len(values) + index + 1) for index in range(len(keyset)))
         values.extend(keyset)
         conditions.append(f"({column_list(order.columns)}) {beyond} ({marks})")
+    return conditions
+
+
+def _ordering(order: Order, window: Window) -> str:
+    direction = "DESC" if order.descending != window.backward else "ASC"
+    return ", ".join(f'"{column}" {direction}' for column in order.columns)
+
+
+def _numbered_pages(
+    model: type[M], parent_column: str, parent_ids: Sequence[int], order: Order, window: Window
+) -> tuple[str, list[Any]]:
+    """SQLite: number each parent's rows with a window function, keep the first ones."""
+    mark = placeholders(get_connection(model._meta.default_connection or "default"))
+    selected = column_list(all_columns(model))
+    values: list[Any] = list(parent_ids)
+    id_marks = ", ".join(mark(index + 1) for index in range(len(values)))
+    conditions = [
+        f'"{parent_column}" IN ({id_marks})',
+        *_keyset_conditions(order, window, mark, values),
+    ]
     values.append(window.limit + 1)
     # Identifiers come from the models and this module, never from a request; every
     # value is a bound parameter.
     sql = (
         f"SELECT {selected} FROM (SELECT {selected}, "  # noqa: S608
-        f'ROW_NUMBER() OVER (PARTITION BY "{parent_column}" ORDER BY {ordering}) AS "_row" '
-        f'FROM "{table}" WHERE {" AND ".join(conditions)}) AS "_page" '
+        f'ROW_NUMBER() OVER (PARTITION BY "{parent_column}" ORDER BY {_ordering(order, window)}) '
+        f'AS "_row" FROM "{model._meta.db_table}" WHERE {" AND ".join(conditions)}) AS "_page" '
         f'WHERE "_row" <= {mark(len(values))} ORDER BY "{parent_column}", "_row"'
     )
-    _, records = await connection.execute_query(sql, values)
-    grouped: dict[int, list[Any]] = {parent: [] for parent in parent_ids}
-    for row in rows(model, columns, records):
-        grouped[getattr(row, parent_column)].append(row)
-    return {parent: slice_rows(found, window) for parent, found in grouped.items()}
+    return sql, values
+
+
+def _lateral_pages(
+    model: type[M], parent_column: str, parent_ids: Sequence[int], order: Order, window: Window
+) -> tuple[str, list[Any]]:
+    """PostgreSQL: for each parent, its first rows through the index on (parent, order).
+
+    Numbering every row of every parent reads all of them (a category's thousands of
+    products for a page of five); a lateral subquery with LIMIT stops at the page's end.
+    """
+    columns = all_columns(model)
+    selected = column_list(columns)
+    values: list[Any] = [list(parent_ids)]
+    conditions = [
+        f'"{parent_column}" = "_parent"."key"',
+        *_keyset_conditions(order, window, lambda number: f"${number}", values),
+    ]
+    values.append(window.limit + 1)
+    ordering = _ordering(order, window)
+    outer = ", ".join(f'"_page"."{column}"' for column in columns)
+    sql = (
+        f'SELECT {outer} FROM unnest($1::bigint[]) WITH ORDINALITY AS "_parent"("key", "_at") '  # noqa: S608
+        f"CROSS JOIN LATERAL (SELECT {selected}, ROW_NUMBER() OVER (ORDER BY {ordering}) "
+        f'AS "_row" FROM "{model._meta.db_table}" WHERE {" AND ".join(conditions)} '
+        f'ORDER BY {ordering} LIMIT ${len(values)}) AS "_page" '
+        f'ORDER BY "_parent"."_at", "_page"."_row"'
+    )
+    return sql, values
 
 
 async def load_windows(

@@ -30,7 +30,11 @@ class Category(Model):
 
     class Meta:
         table = "category"
-        indexes = (Index(fields=("name", "id"), name="category_name_id_idx"),)
+        indexes = (
+            Index(fields=("name", "id"), name="category_name_id_idx"),
+            # A page of each category's children (loaders.catalog).
+            Index(fields=("parent_id", "name", "id"), name="category_parent_name_idx"),
+        )
 
 
 class Product(Model):
@@ -53,6 +57,10 @@ class Product(Model):
     rating_total = fields.IntField(default=0)
     # rating_total / review_count, or 0 without reviews; stored so it can be indexed.
     rating_average = fields.FloatField(default=0)
+    # The words of the name, and of name, SKU and description, folded for search
+    # (resolvers.catalog.search_words): what the search index covers on either database.
+    search_name = fields.TextField(db_default="")
+    search_text = fields.TextField(db_default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -66,6 +74,8 @@ class Product(Model):
             Index(fields=("created_at", "id"), name="product_created_id_idx"),
             Index(fields=("rating_average", "id"), name="product_rating_id_idx"),
             Index(fields=("stock",), name="product_stock_idx"),
+            # A page of each category's products (loaders.catalog).
+            Index(fields=("category_id", "name", "id"), name="product_category_name_idx"),
         )
         constraints = (
             CheckConstraint(check="stock >= 0", name="product_stock_non_negative"),

@@ -21,6 +21,9 @@ from resolvers.errors import BadUserInput
 from resolvers.money import to_minor
 from resolvers.pagination import Limits, ListOrder, Page, PageArgs, keyset_page
 from resolvers.problems import Problem, ProblemCode, Rejected, check_text, reject
+from resolvers.search import Search, search_columns
+
+RANK_KEY = "search_rank"
 
 
 class ProductOrderField(StrEnum):
@@ -28,6 +31,7 @@ class ProductOrderField(StrEnum):
     PRICE = "PRICE"
     CREATED_AT = "CREATED_AT"
     AVERAGE_RATING = "AVERAGE_RATING"
+    RELEVANCE = "RELEVANCE"
 
 
 # The column each ordering sorts by and the type its cursors hold; the id breaks ties.
@@ -36,11 +40,15 @@ _ORDER_COLUMNS: dict[ProductOrderField, tuple[str, type]] = {
     ProductOrderField.PRICE: ("price_minor", int),
     ProductOrderField.CREATED_AT: ("created_at", datetime),
     ProductOrderField.AVERAGE_RATING: ("rating_average", float),
+    # Computed per query (resolvers.search); ascending is most relevant first.
+    ProductOrderField.RELEVANCE: (RANK_KEY, float),
 }
 
 CATEGORIES = ListOrder(kind="categories", columns=("name", "id"), types=(str, int))
 # Must match loaders.catalog.PRODUCTS_IN_CATEGORY, the order the loader fetches in.
 CATEGORY_PRODUCTS = ListOrder(kind="category-products", columns=("name", "id"), types=(str, int))
+# Must match loaders.catalog.CHILDREN_OF_CATEGORY.
+CATEGORY_CHILDREN = ListOrder(kind="category-children", columns=("name", "id"), types=(str, int))
 
 
 @dataclass(frozen=True)
@@ -77,21 +85,33 @@ async def list_products(
     with_total: bool,
 ) -> Page[Product]:
     """A page of the catalog: one statement, plus one to count when asked."""
-    matching = Product.filter(await _filter_condition(product_filter))
+    dialect = Product._meta.db.capabilities.dialect
+    search = Search.parse(_search_term(product_filter.search))
+    matching = search.filter(Product.filter(await _filter_condition(product_filter)), dialect)
+    computed = None
+    if order.field is ProductOrderField.RELEVANCE:
+        if not search.words:
+            raise BadUserInput("Ordering by RELEVANCE needs words in `filter.search`")
+        computed = {RANK_KEY: search.rank_key(dialect)}
     return await keyset_page(
-        matching, product_list_order(order), args, limits, with_total=with_total
+        matching,
+        product_list_order(order),
+        args,
+        limits,
+        with_total=with_total,
+        computed=computed,
     )
+
+
+def _search_term(search: str | None) -> str:
+    term = (search or "").strip()
+    if len(term) > 200:
+        raise BadUserInput("`filter.search` must be at most 200 characters")
+    return term
 
 
 async def _filter_condition(product_filter: ProductFilter) -> Q:
     conditions = Q()
-    if product_filter.search:
-        term = product_filter.search.strip()
-        if len(term) > 200:
-            raise BadUserInput("`filter.search` must be at most 200 characters")
-        conditions &= (
-            Q(name__icontains=term) | Q(sku__icontains=term) | Q(description__icontains=term)
-        )
     if product_filter.category_id is not None:
         conditions &= Q(category_id__in=await category_subtree(product_filter.category_id))
     if product_filter.min_price is not None:
@@ -294,6 +314,18 @@ def _as_fields(changes: ProductChanges) -> dict[str, Any]:
     return fields
 
 
+def _searched(changes: ProductChanges, product: Product | None) -> dict[str, str]:
+    """The search columns after `changes` (none to write when no searched field moves)."""
+    searched = {"name": changes.name, "sku": changes.sku, "description": changes.description}
+    if product is not None and all(value is None for value in searched.values()):
+        return {}
+    now = {
+        field: value if value is not None else (getattr(product, field) if product else "")
+        for field, value in searched.items()
+    }
+    return search_columns(now["name"], now["sku"], now["description"])
+
+
 async def _save_product(changes: ProductChanges, product: Product | None) -> Product:
     """Check `changes` and write them in one transaction: create when `product` is None."""
     problems = _problems(changes, creating=product is None)
@@ -305,8 +337,10 @@ async def _save_product(changes: ProductChanges, product: Product | None) -> Pro
             if conflicts:
                 raise Rejected(conflicts)
             if product is None:
-                return await Product.create(**_as_fields(changes))
-            await Product.filter(id=product.id).update(**_as_fields(changes))
+                return await Product.create(**(_as_fields(changes) | _searched(changes, None)))
+            await Product.filter(id=product.id).update(
+                **_as_fields(changes), **_searched(changes, product)
+            )
             return await Product.get(id=product.id)
     except IntegrityError:
         # Another request took the SKU or slug between our check and our write.

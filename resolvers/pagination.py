@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import orjson
-from tortoise.expressions import Q
+from pypika_tortoise.terms import Bracket, Field, Term, Tuple, ValueWrapper
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
@@ -29,19 +29,32 @@ class PageArgs:
     after: str | None = None
     last: int | None = None
     before: str | None = None
+    # Whether the page's totalCount is wanted (a statement). Not part of the page's
+    # identity: the same page, counted or not, is stored under one key.
+    total: bool = field(default=True, compare=False)
 
 
 @dataclass
 class Page(Generic[T]):
-    """One page of a list, in list order; each item's cursor is made when asked for."""
+    """One page of a list, in list order; each item's cursor is made when asked for.
+
+    `total_exact` is False when counting stopped at the count limit: there are at least
+    `total_count` items. `keysets` holds the positions of items ordered by a computed
+    value (relevance), which the items themselves do not carry.
+    """
 
     items: list[T]
     order: ListOrder
     has_next: bool
     has_previous: bool
     total_count: int
+    total_exact: bool = True
+    counted: bool = True
+    keysets: list[Keyset] | None = None
 
     def cursor(self, index: int) -> str:
+        if self.keysets is not None:
+            return encode_cursor(self.order.kind, self.keysets[index])
         return self.order.cursor(self.items[index])
 
 
@@ -81,6 +94,8 @@ def _typed(value: Any, type_: type) -> Any:
 class Limits:
     default_size: int
     max_size: int
+    # A list's totalCount counts at most this many items, then says "at least".
+    count_limit: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -116,43 +131,106 @@ class ListOrder:
     def _decode(self, cursor: str) -> Keyset:
         return decode_cursor(cursor, self.kind, self.types)
 
-    def page(self, found: Slice, total_count: int) -> Page[Any]:
+    def page(
+        self, found: Slice, total_count: int, total_exact: bool = True, *, counted: bool = True
+    ) -> Page[Any]:
         return Page(
             items=found.rows,
             order=self,
             has_next=found.has_next,
             has_previous=found.has_previous,
             total_count=total_count,
+            total_exact=total_exact,
+            counted=counted,
         )
 
 
 async def keyset_page(
-    matching: QuerySet[M], order: ListOrder, args: PageArgs, limits: Limits, *, with_total: bool
+    matching: QuerySet[M],
+    order: ListOrder,
+    args: PageArgs,
+    limits: Limits,
+    *,
+    with_total: bool,
+    computed: Mapping[str, Term] | None = None,
 ) -> Page[Any]:
-    """A page of a query's rows in `order`: one statement, and one more to count if asked."""
+    """A page of a query's rows in `order`: one statement, and one more to count if asked.
+
+    `computed` names the order's columns that are expressions (relevance), not columns
+    of the model.
+    """
     window = order.window(args, limits)
-    query = matching
+    query = matching.annotate(**computed) if computed else matching
     for keyset, later in ((window.after, True), (window.before, False)):
         if keyset is not None:
-            query = query.filter(_beyond(order.columns, keyset, greater=later != order.descending))
+            beyond = _beyond(
+                order.columns, keyset, greater=later != order.descending, computed=computed
+            )
+            query = query.annotate(keyset_beyond=beyond).filter(keyset_beyond=True)
     prefix = "-" if order.descending != window.backward else ""
     # Rows, not models: see loaders.select (values_list: -25% on 100 products).
     row = row_class(matching.model)
+    extra = tuple(column for column in order.columns if column not in row._fields)
     found = (
         await query.order_by(*(f"{prefix}{column}" for column in order.columns))
         .limit(window.limit + 1)
-        .values_list(*row._fields)
+        .values_list(*row._fields, *extra)
     )
-    total = await matching.count() if with_total else 0
-    return order.page(slice_rows([row._make(values) for values in found], window), total)
+    total, exact = await bounded_count(matching, limits.count_limit) if with_total else (0, True)
+    if not extra:
+        rows = [row._make(values) for values in found]
+        return order.page(slice_rows(rows, window), total, exact, counted=with_total)
+    width = len(row._fields)
+    positions = {column: index for index, column in enumerate((*row._fields, *extra))}
+    paired = [
+        (row._make(values[:width]), tuple(values[positions[column]] for column in order.columns))
+        for values in found
+    ]
+    kept = slice_rows(paired, window)
+    page = order.page(
+        Slice([item for item, _ in kept.rows], kept.has_next, kept.has_previous),
+        total,
+        exact,
+        counted=with_total,
+    )
+    page.keysets = [keyset for _, keyset in kept.rows]
+    return page
 
 
-def _beyond(columns: tuple[str, ...], keyset: Keyset, *, greater: bool) -> Q:
-    """Rows after (or before) `keyset` in the lexicographic order of `columns`."""
-    operator = "gt" if greater else "lt"
-    condition = Q()
-    equal: dict[str, Any] = {}
-    for column, value in zip(columns, keyset, strict=True):
-        condition |= Q(**equal, **{f"{column}__{operator}": value})
-        equal[column] = value
-    return condition
+async def bounded_count(matching: QuerySet[M], limit: int) -> tuple[int, bool]:
+    """How many rows match, counting at most `limit` (and whether that is exact).
+
+    An exact `COUNT(*)` reads every matching row (or index entry): 14-25 ms over a
+    200,000-product catalog per listing. Past `limit` the answer is "at least `limit`".
+    """
+    limited = matching.limit(limit + 1).values_list("id")
+    # Tortoise builds the statement only when awaited; this is what `sql()` does, with
+    # the parameters kept.
+    limited._choose_db_if_not_chosen()
+    limited._make_query()
+    inner, values = limited.query.get_parameterized_sql()
+    _, records = await limited._db.execute_query(
+        f'SELECT COUNT(*) FROM ({inner}) AS "_counted"',  # noqa: S608 (built by Tortoise)
+        values,
+    )
+    count = int(next(iter(dict(records[0]).values())))
+    return min(count, limit), count <= limit
+
+
+def _beyond(
+    columns: tuple[str, ...],
+    keyset: Keyset,
+    *,
+    greater: bool,
+    computed: Mapping[str, Term] | None = None,
+) -> Term:
+    """Rows after (or before) `keyset` in the lexicographic order of `columns`.
+
+    A row comparison, `(name, id) > ($1, $2)`: an index on the columns serves it, where
+    the same condition spelled with OR made PostgreSQL read the list from its start
+    (14.9 ms at row 100,000 of the catalog, 0.07 ms as a row comparison).
+    """
+    terms = computed or {}
+    left = Tuple(*(terms.get(column) or Field(column) for column in columns))
+    right = Tuple(*(ValueWrapper(value) for value in keyset))
+    return Bracket(left > right if greater else left < right)

@@ -119,9 +119,6 @@ class Category(Node):
     parent_pk: strawberry.Private[int | None]
     prefetched: strawberry.Private[dict[Any, Any]]
     parent: Category | None = NOT_LOADED
-    children: list[Category] = strawberry.field(
-        default=NOT_LOADED, description="Direct subcategories, by name."
-    )
 
     @classmethod
     def from_model(cls, category: CategoryModel) -> Category:
@@ -135,6 +132,18 @@ class Category(Node):
             parent_pk=category.parent_id,
             prefetched={},
         )
+
+    @strawberry.field(description="Direct subcategories, by name, a page at a time.")
+    def children(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Category]:
+        args = PageArgs(first=first, after=after, last=last, before=before)
+        return resolve_page(self, info.context, "children", args)
 
     @strawberry.field(
         description="Products directly in this category, by name. For the whole subtree, "
@@ -180,10 +189,18 @@ async def _parents(
 
 
 async def _children(
-    context: SchemaContext, categories: list[Category], _: PageArgs | None
-) -> list[list[Category]]:
-    rows = await context.loaders.children_by_category.load_many([c.pk for c in categories])
-    return [[Category.from_model(row) for row in children] for children in rows]
+    context: SchemaContext, categories: list[Category], args: PageArgs | None
+) -> list[Connection[Category]]:
+    loaders = context.loaders
+    return await parent_connections(
+        context,
+        catalog.CATEGORY_CHILDREN,
+        loaders.children_by_category,
+        [category.pk for category in categories],
+        args,
+        Category.from_model,
+        loaders.child_count_by_category,
+    )
 
 
 async def _category_products(
@@ -203,7 +220,7 @@ async def _category_products(
 
 relation(Product, "category", _product_categories)
 relation(Category, "parent", _parents)
-relation(Category, "children", _children)
+relation(Category, "children", _children, paged=True)
 relation(Category, "products", _category_products, paged=True)
 register_node("Product", lambda loaders: loaders.product_by_id, Product.from_model)
 register_node("Category", lambda loaders: loaders.category_by_id, Category.from_model)
@@ -223,7 +240,11 @@ class OrderDirection(Enum):
 @strawberry.input(description="Narrows a product listing; all given conditions apply.")
 class ProductFilter:
     search: str | None = strawberry.field(
-        default=None, description="Matches name, SKU or description, ignoring case."
+        default=None,
+        description="Words to find in the name, SKU or description, in any order, "
+        'ignoring case and accents; each word also finds the words it starts ("nav" '
+        'finds "Navy"). At most 8 words and 200 characters. Order by RELEVANCE for '
+        "the best matches first.",
     )
     category_id: strawberry.ID | None = strawberry.field(
         default=None, description="That category and its descendants."

@@ -12,6 +12,7 @@ from resolvers.pagination import Limits
 class SchemaSettings(Protocol):
     default_page_size: int
     max_page_size: int
+    total_count_limit: int
     currency: str
 
 
@@ -26,6 +27,9 @@ class SchemaContext(Protocol):
 
 
 def page_limits(context: SchemaContext) -> Limits:
+    settings = context.settings
     return Limits(
-        default_size=context.settings.default_page_size, max_size=context.settings.max_page_size
+        default_size=settings.default_page_size,
+        max_size=settings.max_page_size,
+        count_limit=settings.total_count_limit,
     )

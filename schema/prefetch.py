@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
@@ -91,9 +92,15 @@ async def by_pk(
 
 def selects(info: Info, field_name: str) -> bool:
     """Whether the current field's selection asks for `field_name` (fragments included)."""
-    pending = list(info.selected_fields[0].selections)
+    return _asks_for(info.selected_fields[0].selections, field_name)
+
+
+def _asks_for(selections: list[Selection], field_name: str) -> bool:
+    pending = list(selections)
     while pending:
         selection = pending.pop()
+        if _skipped(selection):
+            continue
         if isinstance(selection, SelectedField):
             if selection.name == field_name:
                 return True
@@ -134,8 +141,8 @@ async def _prefetch_relation(
     """
     if paged:
         key = page_key(field.name, field.arguments)
-        args: PageArgs | None = key[1]
-        missing = [parent for parent in parents if key not in parent.prefetched]
+        args: PageArgs | None = replace(key[1], total=_asks_for(field.selections, "totalCount"))
+        missing = [parent for parent in parents if _lacks(parent, key, args)]
         for parent, value in zip(missing, await batch(context, missing, args), strict=True):
             parent.prefetched[key] = value
         values = [parent.prefetched[key] for parent in parents]
@@ -154,6 +161,12 @@ async def _prefetch_relation(
         elif value is not None:
             children[id(value)] = value
     return list(children.values())
+
+
+def _lacks(parent: Any, key: tuple[str, PageArgs], args: PageArgs | None) -> bool:
+    """Whether `parent` has no page under `key`, or one without the count `args` want."""
+    stored = parent.prefetched.get(key)
+    return stored is None or (args is not None and args.total and not stored.page_info.page.counted)
 
 
 async def prefetch(context: Any, objects: Sequence[Any], selections: list[Selection]) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Callable, Mapping
+from enum import Enum
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
@@ -78,11 +79,27 @@ class Edge(Generic[NodeT]):
         return self.page.cursor(self.index)
 
 
+@strawberry.enum(description="How far a count can be trusted.")
+class CountPrecision(Enum):
+    EXACT = strawberry.enum_value("EXACT", description="The count is exact.")
+    AT_LEAST = strawberry.enum_value(
+        "AT_LEAST",
+        description="Counting stopped at the count limit: there are at least this many.",
+    )
+
+
 @strawberry.type
 class Connection(Generic[NodeT]):
     edges: list[Edge[NodeT]]
     page_info: PageInfo
-    total_count: int
+    total_count: int = strawberry.field(
+        description="How many items the whole list holds. Root lists of the catalog "
+        "count up to a limit (10,000 by default) and no further: read "
+        "`totalCountPrecision`."
+    )
+    total_count_precision: CountPrecision = strawberry.field(
+        description="EXACT, or AT_LEAST when `totalCount` stopped at the count limit."
+    )
 
 
 def connection(page: Page[Any], to_node: Callable[[Any], NodeT]) -> Connection[NodeT]:
@@ -98,6 +115,7 @@ def connection(page: Page[Any], to_node: Callable[[Any], NodeT]) -> Connection[N
             has_next_page=page.has_next, has_previous_page=page.has_previous, page=page
         ),
         total_count=page.total_count,
+        total_count_precision=CountPrecision.EXACT if page.total_exact else CountPrecision.AT_LEAST,
     )
 
 
@@ -126,14 +144,18 @@ async def parent_connections(
     counts: DataLoader[int, int] | list[int],
 ) -> list[Connection[NodeT]]:
     """One connection per parent (its children in `order`), for a whole level at once:
-    one statement for the pages, and one for the counts unless they are known."""
-    window = order.window(args or PageArgs(), page_limits(context))
+    one statement for the pages, and one for the counts when they are wanted and not
+    known."""
+    args = args or PageArgs()
+    window = order.window(args, page_limits(context))
     keys = [(pk, window) for pk in parent_pks]
-    if isinstance(counts, list):
+    if not args.total:
+        slices, totals = await pages.load_many(keys), [0] * len(parent_pks)
+    elif isinstance(counts, list):
         slices, totals = await pages.load_many(keys), counts
     else:
         slices, totals = await asyncio.gather(pages.load_many(keys), counts.load_many(parent_pks))
     return [
-        connection(order.page(found, total), to_node)
+        connection(order.page(found, total, counted=args.total), to_node)
         for found, total in zip(slices, totals, strict=True)
     ]

@@ -8,7 +8,7 @@ from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.connection import get_connection
 from tortoise.migrations.api import migrate
-from tortoise.migrations.executor import MigrationExecutor
+from tortoise.migrations.executor import MigrationExecutor, PlanStep
 
 from models import MODEL_MODULES
 
@@ -30,7 +30,13 @@ async def _keep_session(connection: object) -> None:
 def _connection(database_url: str) -> dict[str, Any]:
     connection: dict[str, Any] = expand_db_url(database_url)
     if connection["engine"] == "tortoise.backends.asyncpg":
-        connection["credentials"]["reset"] = _keep_session
+        credentials = connection["credentials"]
+        credentials["reset"] = _keep_session
+        # asyncpg prepares every statement; after five runs PostgreSQL may switch one to
+        # a generic plan that ignores the values, and with them the index a search or a
+        # keyset condition needs. Plan each execution for its values.
+        settings = credentials.setdefault("server_settings", {})
+        settings.setdefault("plan_cache_mode", "force_custom_plan")
     return connection
 
 
@@ -55,9 +61,17 @@ def __getattr__(name: str) -> Any:
 
 
 async def apply_migrations(database_url: str) -> None:
-    """Bring the database's schema up to the latest migration."""
+    """Bring the database's schema up to the latest migration, then refresh the planner's
+    statistics if anything changed (new tables and indexes start with none)."""
+    planned: list[PlanStep] = []
+
+    def remember(connection: str, plan: list[PlanStep], fake: bool, dry_run: bool) -> None:
+        planned.extend(plan)
+
     try:
-        await migrate(config=tortoise_config(database_url))
+        await migrate(config=tortoise_config(database_url), reporter=remember)
+        if planned:
+            await get_connection("default").execute_script("ANALYZE")
     finally:
         await Tortoise.close_connections()
 

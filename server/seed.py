@@ -21,6 +21,7 @@ from graphlib import TopologicalSorter
 
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.connection import get_connection
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -32,6 +33,7 @@ from models.oauth import OAuthClient
 from models.orders import Order, OrderItem, OrderStatus
 from models.reviews import Review
 from resolvers.catalog import slugify
+from resolvers.search import search_columns
 from server.database import APP_LABEL, pending_migrations, tortoise_config
 from server.settings import Settings
 
@@ -333,16 +335,19 @@ def build_products(
         if slug in slugs:
             slug = f"{slug}-{number}"
         slugs.add(slug)
+        sku = f"{department.code}-{number:05d}"
+        description = (
+            f"The {name} is a {adjective.lower()} choice for {rng.choice(USES)}. "
+            f"{rng.choice(FEATURES)}"
+        )
         products.append(
             Product(
                 id=number,
-                sku=f"{department.code}-{number:05d}",
+                sku=sku,
                 name=name,
                 slug=slug,
-                description=(
-                    f"The {name} is a {adjective.lower()} choice for {rng.choice(USES)}. "
-                    f"{rng.choice(FEATURES)}"
-                ),
+                description=description,
+                **search_columns(name, sku, description),
                 price_minor=_price_minor(rng, *department.price_range_minor),
                 currency=currency,
                 stock=0 if rng.random() < 0.08 else rng.randint(1, 200),
@@ -575,6 +580,9 @@ async def seed_database(sizes: SeedSizes, *, seed: int, currency: str, reset: bo
             await clear_database(connection)
         for model, rows in data.tables():
             await _insert(connection, model, rows)
+    # Fresh rows have no statistics until analyzed: PostgreSQL would plan a listing's
+    # review window as a scan of every review.
+    await get_connection("default").execute_script("ANALYZE")
 
 
 async def run_seed(

@@ -39,6 +39,7 @@ class Settings:
     currency: str = "USD"
     max_page_size: int = 100
     default_page_size: int = 20
+    total_count_limit: int = 10_000
     max_query_depth: int = 12
     max_query_cost: int = 5000
     max_body_bytes: int = 1_000_000
@@ -228,6 +229,9 @@ def load_settings(
         max_page_size=page_size,
         default_page_size=min(
             _parse(config, "DEFAULT_PAGE_SIZE", _positive_int, base.default_page_size), page_size
+        ),
+        total_count_limit=_parse(
+            config, "TOTAL_COUNT_LIMIT", _positive_int, base.total_count_limit
         ),
         max_query_depth=_parse(config, "MAX_QUERY_DEPTH", _positive_int, base.max_query_depth),
         max_query_cost=max_query_cost,

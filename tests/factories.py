@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from models.accounts import User
 from models.catalog import Category, Product
 from models.reviews import Review
+from resolvers.search import search_columns
 
 
 @dataclass
@@ -31,11 +32,14 @@ async def make_product(
     stock: int = 10,
     name: str | None = None,
 ) -> Product:
+    sku, name = f"SKU-{number:04d}", name or f"Product {number:04d}"
+    description = f"Description of product {number}"
     return await Product.create(
-        sku=f"SKU-{number:04d}",
-        name=name or f"Product {number:04d}",
+        sku=sku,
+        name=name,
         slug=f"product-{number:04d}",
-        description=f"Description of product {number}",
+        description=description,
+        **search_columns(name, sku, description),
         price_minor=price_minor,
         currency="USD",
         stock=stock,

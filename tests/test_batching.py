@@ -19,7 +19,7 @@ query Tree($first: Int!) {
     edges { node {
       name
       parent { name }
-      children { name children { name } }
+      children(first: 5) { edges { node { name children { totalCount edges { node { name } } } } } }
       products(first: $first) { totalCount edges { node { name category { name } } } }
     } }
   }
@@ -66,10 +66,9 @@ async def catalog(db: str):  # type: ignore[no-untyped-def]
     [
         # products, count, categories, reviews window, authors
         (LISTING, {"first": 2}, {"first": 20}, 5),
-        # categories, parents, children, products window, product counts, the products'
-        # categories not already loaded; the grandchildren are the children's children,
-        # already in the children loader's cache
-        (CATEGORY_TREE, {"first": 1}, {"first": 12}, 6),
+        # categories, parents, children window, children counts, grandchildren window,
+        # products window, product counts, the products' categories not already loaded
+        (CATEGORY_TREE, {"first": 1}, {"first": 12}, 8),
         # products, reviews window, reviews' products, their categories
         (REVIEW_PRODUCTS, {"first": 2}, {"first": 20}, 4),
     ],
@@ -97,3 +96,19 @@ async def test_nodes_cost_one_statement_per_type_and_level(
     # products, categories, reviews window, authors
     assert await count(client, sql, NODES, {"ids": ids[:2]}) == 4
     assert await count(client, sql, NODES, {"ids": ids}) == 4
+
+
+@pytest.mark.usefixtures("catalog")
+async def test_nested_lists_count_only_when_asked(
+    client: httpx.AsyncClient, sql: StatementCounter
+) -> None:
+    query = """query($counted: Boolean!) { categories(first: 5) { edges { node {
+        products(first: 2) { edges { node { name } } }
+        again: products(first: 2) { totalCount @include(if: $counted) } } } } }"""
+    # categories, products window
+    assert await count(client, sql, query, {"counted": False}) == 2
+    # and the counts, once, although the first alias was loaded without them
+    assert await count(client, sql, query, {"counted": True}) == 3
+    body = await graphql(client, query, {"counted": True})
+    totals = [edge["node"]["again"]["totalCount"] for edge in body["data"]["categories"]["edges"]]
+    assert sorted(totals) == [12, 12]

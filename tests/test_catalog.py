@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from models.catalog import Product
+from models.catalog import Category, Product
 from models.reviews import Review
 from tests.conftest import graphql
 from tests.factories import Catalog, add_review, make_catalog, make_product, make_user
@@ -273,7 +273,8 @@ async def test_category_tree(client: httpx.AsyncClient) -> None:
     query = """{
         categories(first: 10) {
             totalCount
-            edges { node { slug parent { slug } children { slug }
+            edges { node { slug parent { slug }
+                           children(first: 5) { totalCount edges { node { slug } } }
                            products(first: 2) { totalCount edges { node { sku } } } } }
         }
         roots: categories(rootsOnly: true) { edges { node { slug } } }
@@ -282,7 +283,7 @@ async def test_category_tree(client: httpx.AsyncClient) -> None:
     nodes = {edge["node"]["slug"]: edge["node"] for edge in data["categories"]["edges"]}
     assert data["categories"]["totalCount"] == 2
     assert nodes["root"]["parent"] is None
-    assert nodes["root"]["children"] == [{"slug": "child"}]
+    assert nodes["root"]["children"] == {"totalCount": 1, "edges": [{"node": {"slug": "child"}}]}
     assert nodes["child"]["parent"] == {"slug": "root"}
     assert nodes["child"]["products"]["totalCount"] == 6
     assert [e["node"]["sku"] for e in nodes["child"]["products"]["edges"]] == [
@@ -290,6 +291,23 @@ async def test_category_tree(client: httpx.AsyncClient) -> None:
         "SKU-0003",
     ]
     assert data["roots"]["edges"] == [{"node": {"slug": "root"}}]
+
+
+async def test_children_come_a_page_at_a_time(client: httpx.AsyncClient, db: str) -> None:
+    root = await Category.create(name="Root", slug="root")
+    for letter in "dcba":
+        await Category.create(name=f"Shelf {letter}", slug=f"shelf-{letter}", parent=root)
+    query = """query($after: String) { category(slug: "root") {
+        children(first: 3, after: $after) {
+            totalCount pageInfo { hasNextPage endCursor } edges { node { slug } } } } }"""
+    first = (await graphql(client, query))["data"]["category"]["children"]
+    assert [edge["node"]["slug"] for edge in first["edges"]] == ["shelf-a", "shelf-b", "shelf-c"]
+    assert first["totalCount"] == 4
+    assert first["pageInfo"]["hasNextPage"] is True
+    after = first["pageInfo"]["endCursor"]
+    rest = (await graphql(client, query, {"after": after}))["data"]["category"]["children"]
+    assert [edge["node"]["slug"] for edge in rest["edges"]] == ["shelf-d"]
+    assert rest["pageInfo"]["hasNextPage"] is False
 
 
 @pytest.mark.usefixtures("catalog")
