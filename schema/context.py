@@ -13,6 +13,8 @@ class SchemaSettings(Protocol):
     default_page_size: int
     max_page_size: int
     currency: str
+    order_hold_seconds: int
+    max_units_held_per_customer: int
 
 
 class SchemaContext(Protocol):

@@ -29,9 +29,10 @@ from auth.clients import create_client
 from models.accounts import User
 from models.catalog import Category, Product
 from models.oauth import OAuthClient
-from models.orders import Order, OrderItem, OrderStatus
+from models.orders import CancelReason, Order, OrderItem, OrderStatus
 from models.reviews import Review
 from resolvers.catalog import slugify
+from resolvers.orders import order_number
 from server.database import APP_LABEL, pending_migrations, tortoise_config
 from server.settings import Settings
 
@@ -221,12 +222,13 @@ REVIEW_DETAILS = (
 RATING_WEIGHTS = (4, 6, 12, 33, 45)
 ITEM_COUNT_WEIGHTS = (45, 30, 15, 10)
 QUANTITY_WEIGHTS = (60, 22, 10, 5, 3)
-STATUS_WEIGHTS = {
-    OrderStatus.PENDING: 10,
-    OrderStatus.PAID: 15,
-    OrderStatus.SHIPPED: 15,
-    OrderStatus.DELIVERED: 50,
-    OrderStatus.CANCELLED: 10,
+# The history ended long ago: an order left unpaid in it has expired by now.
+STATUS_WEIGHTS: dict[tuple[OrderStatus, CancelReason | None], int] = {
+    (OrderStatus.PAID, None): 15,
+    (OrderStatus.SHIPPED, None): 15,
+    (OrderStatus.DELIVERED, None): 50,
+    (OrderStatus.CANCELLED, CancelReason.EXPIRED): 10,
+    (OrderStatus.CANCELLED, CancelReason.CUSTOMER): 10,
 }
 
 
@@ -418,7 +420,7 @@ def build_reviews(
 def build_orders(
     rng: random.Random, count: int, users: list[User], products: list[Product], currency: str
 ) -> tuple[list[Order], list[OrderItem]]:
-    """Orders (ids and numbers in order of time) of products that existed at the time."""
+    """Orders (ids in order of time, public ids random) of products that existed then."""
     catalog = sorted(products, key=lambda product: (product.created_at, product.id))
     launched = [product.created_at for product in catalog]
     drafts = []
@@ -431,12 +433,12 @@ def build_orders(
             (catalog[index], rng.choices(range(1, 6), weights=QUANTITY_WEIGHTS)[0])
             for index in rng.sample(range(available), min(wanted, available))
         ]
-        status = rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()))[0]
-        drafts.append((placed, customer.id, status, lines))
+        outcome = rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()))[0]
+        drafts.append((placed, customer.id, outcome, lines, f"{rng.getrandbits(128):032x}"))
     drafts.sort(key=lambda draft: (draft[0], draft[1]))
     orders: list[Order] = []
     items: list[OrderItem] = []
-    for number, (placed, customer_id, status, lines) in enumerate(drafts, 1):
+    for number, (placed, customer_id, (status, reason), lines, public_id) in enumerate(drafts, 1):
         for product, quantity in lines:
             items.append(
                 OrderItem(
@@ -450,9 +452,11 @@ def build_orders(
         orders.append(
             Order(
                 id=number,
-                number=f"SF-{number:06d}",
+                public_id=public_id,
+                number=order_number(public_id),
                 customer_id=customer_id,
                 status=status,
+                cancel_reason=reason,
                 idempotency_key=None,
                 total_minor=sum(product.price_minor * quantity for product, quantity in lines),
                 currency=currency,
