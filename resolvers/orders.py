@@ -154,7 +154,7 @@ async def list_orders(
 
 async def find_order(viewer: Viewer | None, loaders: Loaders, public_id: str) -> Order | None:
     """One order, when it exists and the caller may read it."""
-    _require_reader(viewer)
+    _require_reader(viewer)  # before any query: a refused caller costs no statement
     found: Order | None = readable(viewer, await loaders.order_by_public_id.load(public_id))
     return found
 
