@@ -87,7 +87,7 @@ class Loaders:
         return Loader(reviews.load_review_pages)
 
     @cached_property
-    def order_by_id(self) -> DataLoader[int, Any]:
+    def order_by_public_id(self) -> DataLoader[str, Any]:
         return Loader(orders.load_orders)
 
     @cached_property

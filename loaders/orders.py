@@ -16,8 +16,9 @@ from models.orders import Order, OrderItem
 ORDERS_OF_CUSTOMER = ListOrder(columns=("id",), descending=True)
 
 
-async def load_orders(ids: Sequence[int]) -> list[Any]:
-    return one_per_key(await select_in(Order, "id", ids), "id", ids)
+async def load_orders(public_ids: Sequence[str]) -> list[Any]:
+    """Orders by public id (the one in their global IDs)."""
+    return one_per_key(await select_in(Order, "public_id", public_ids), "public_id", public_ids)
 
 
 async def load_items(order_ids: Sequence[int]) -> list[list[Any]]:

@@ -1,4 +1,8 @@
-"""Orders and their items. Unit prices are captured when the order is placed."""
+"""Orders and their items. Unit prices are captured when the order is placed.
+
+An order is known to the outside by its `public_id` (128 random bits, hex), never by its
+sequential primary key: the key would tell how many orders the store takes.
+"""
 
 from enum import StrEnum
 
@@ -19,14 +23,24 @@ class OrderStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class CancelReason(StrEnum):
+    CUSTOMER = "CUSTOMER"
+    STAFF = "STAFF"
+    EXPIRED = "EXPIRED"
+
+
 class Order(Model):
     id = fields.IntField(primary_key=True)
+    public_id = fields.CharField(max_length=32, unique=True)
     number = fields.CharField(max_length=32, unique=True)
     customer: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "storefront.User", related_name="orders", on_delete=fields.RESTRICT
     )
     status = fields.CharEnumField(OrderStatus, max_length=16, default=OrderStatus.PENDING)
     idempotency_key = fields.CharField(max_length=128, null=True)
+    # While PENDING: when the order stops holding its stock. Null in every other status.
+    hold_expires_at = fields.DatetimeField(null=True)
+    cancel_reason = fields.CharEnumField(CancelReason, max_length=16, null=True)
     total_minor = fields.BigIntField()
     currency = fields.CharField(max_length=3)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -40,6 +54,7 @@ class Order(Model):
         indexes = (
             Index(fields=("customer_id", "id"), name="order_customer_id_idx"),
             Index(fields=("status", "id"), name="order_status_id_idx"),
+            Index(fields=("status", "hold_expires_at"), name="order_hold_idx"),
         )
         constraints = (CheckConstraint(check="total_minor >= 0", name="order_total_non_negative"),)
 

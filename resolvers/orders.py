@@ -5,19 +5,32 @@ an order takes each product's quantity with a conditional UPDATE (`stock >= quan
 and checks that it changed a row. Every transaction that changes stock touches products
 in product-id order, so two of them never wait on each other's rows (no deadlock).
 
+An unpaid (PENDING) order holds its stock until its hold ends (`hold_expires_at`); then
+`expire_orders` cancels it (reason EXPIRED) and returns its stock. One customer may hold
+at most so many units in unpaid orders together; a customer's checkouts take turns (a
+lock on their user row), so two at once cannot both slip under the limit.
+
 Status moves forward only: PENDING → PAID → SHIPPED → DELIVERED. Skipping ahead is
 allowed (staff may record an order as delivered that was never marked shipped); going
 back, staying put, and any change after DELIVERED or CANCELLED are not. CANCELLED is
 reached from PENDING or PAID only, and returns every item's quantity to stock. Each
 change is a conditional UPDATE on the statuses it may move from, so of two concurrent
-changes only one can win.
+changes (a customer's cancel, staff's update, any number of expiry sweeps) only one can
+win, and stock comes back once.
+
+Orders are known outside by their random `public_id`. Someone else's order answers
+exactly as a missing one does: its existence is not the caller's business.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from tortoise import timezone
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -27,8 +40,9 @@ from tortoise.transactions import in_transaction
 
 from auth.resource import Viewer
 from loaders import Loaders
+from models.accounts import User
 from models.catalog import Product
-from models.orders import Order, OrderItem, OrderStatus
+from models.orders import CancelReason, Order, OrderItem, OrderStatus
 from resolvers.errors import Forbidden, Unauthenticated
 from resolvers.pagination import Limits, ListOrder, Page, PageArgs, keyset_page
 from resolvers.problems import Problem, ProblemCode, Rejected, check_text, reject
@@ -44,9 +58,12 @@ MAX_KEY_LENGTH = 128
 MAX_TOTAL_MINOR = 10**15
 
 # Crockford's base32 (no I, L, O or U, easy to read out on the phone); 10 characters are
-# 50 random bits: order numbers are unique and cannot be guessed from one another.
+# the first 50 of the public id's random bits: numbers cannot be guessed from one another.
 _NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _NUMBER_LENGTH = 10
+PUBLIC_ID = re.compile(r"[0-9a-f]{32}")
+# Expired orders cancelled per transaction: bounds how long a sweep holds row locks.
+EXPIRY_BATCH = 200
 
 # Newest first. Must match loaders.orders.ORDERS_OF_CUSTOMER, the order `User.orders`
 # is fetched in, so a cursor of either list is valid in the other.
@@ -60,6 +77,24 @@ CANCELLABLE = (OrderStatus.PENDING, OrderStatus.PAID)
 class OrderLine:
     product_id: int
     quantity: int
+
+
+@dataclass(frozen=True)
+class CheckoutRules:
+    """The store's settings for placing orders."""
+
+    currency: str
+    hold_seconds: int
+    max_units_held: int
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """What a sweep changed: the orders it cancelled (as they are now) and, per product
+    id, the units that went back into stock."""
+
+    orders: list[Order]
+    restocked: dict[int, int]
 
 
 # ---------------------------------------------------------------- who may read orders
@@ -81,11 +116,24 @@ def _require_reader(viewer: Viewer | None) -> Viewer:
     )
 
 
+def _owns_or_manages(viewer: Viewer, customer_id: int) -> bool:
+    return viewer.user_id == customer_id or manages_orders(viewer)
+
+
 def authorize_read(viewer: Viewer | None, customer_id: int) -> None:
     """Raise UNAUTHENTICATED or FORBIDDEN unless `viewer` may read `customer_id`'s orders."""
-    reader = _require_reader(viewer)
-    if reader.user_id != customer_id and not manages_orders(reader):
+    if not _owns_or_manages(_require_reader(viewer), customer_id):
         raise Forbidden("You may read only your own orders")
+
+
+def readable(viewer: Viewer | None, order: Any | None) -> Any | None:
+    """`order` (a model or a loader's row) when the caller may read it, else None: someone
+    else's order looks missing. UNAUTHENTICATED or FORBIDDEN when the caller may read no
+    order at all, whether or not this one exists."""
+    reader = _require_reader(viewer)
+    if order is None or not _owns_or_manages(reader, order.customer_id):
+        return None
+    return order
 
 
 async def list_orders(
@@ -104,20 +152,28 @@ async def list_orders(
     return await keyset_page(matching, ORDERS, args, limits, with_total=with_total)
 
 
-async def find_order(viewer: Viewer | None, loaders: Loaders, order_id: int) -> Order | None:
+async def find_order(viewer: Viewer | None, loaders: Loaders, public_id: str) -> Order | None:
     """One order, when it exists and the caller may read it."""
-    reader = _require_reader(viewer)
-    order: Order | None = await loaders.order_by_id.load(order_id)
-    if order is not None:
-        authorize_read(reader, order.customer_id)
-    return order
+    _require_reader(viewer)  # before any query: a refused caller costs no statement
+    found: Order | None = readable(viewer, await loaders.order_by_public_id.load(public_id))
+    return found
 
 
 # ---------------------------------------------------------------- checkout
 
 
-def new_order_number() -> str:
-    return "SF-" + "".join(secrets.choice(_NUMBER_ALPHABET) for _ in range(_NUMBER_LENGTH))
+def new_public_id() -> str:
+    """128 random bits, as 32 hex digits."""
+    return secrets.token_hex(16)
+
+
+def order_number(public_id: str) -> str:
+    """What the customer quotes: the first 50 bits of the public id in Crockford base32."""
+    bits = int(public_id[:13], 16) >> 2
+    digits = [
+        _NUMBER_ALPHABET[(bits >> (5 * place)) & 31] for place in reversed(range(_NUMBER_LENGTH))
+    ]
+    return "SF-" + "".join(digits)
 
 
 def _line_path(index: int, field: str) -> tuple[str, ...]:
@@ -154,22 +210,23 @@ def _check_order(lines: Sequence[OrderLine], idempotency_key: str | None) -> lis
 
 
 async def place_order(
-    customer_id: int, lines: Sequence[OrderLine], idempotency_key: str | None, currency: str
+    customer_id: int,
+    lines: Sequence[OrderLine],
+    idempotency_key: str | None,
+    rules: CheckoutRules,
 ) -> Order:
     """Place an order, all or nothing; `Rejected` when the user must change something.
 
     The same `idempotency_key` from the same customer returns the first order, also when
-    both requests run at the same time: the unique (customer, key) constraint fails the
-    later insert, whose transaction then rolls back, stock included.
+    both requests run at the same time: the customer's checkouts take turns, and where
+    the lock cannot serve (SQLite shared by several processes), the unique (customer,
+    key) constraint fails the later insert, whose transaction then rolls back.
     """
     problems = _check_order(lines, idempotency_key)
     if problems:
         raise Rejected(problems)
-    first = await _first_with_key(customer_id, idempotency_key)
-    if first is not None:
-        return first
     try:
-        return await _place(customer_id, lines, idempotency_key, currency)
+        return await _place(customer_id, lines, idempotency_key, rules)
     except IntegrityError:
         first = await _first_with_key(customer_id, idempotency_key)
         if first is None:
@@ -177,17 +234,35 @@ async def place_order(
         return first
 
 
-async def _first_with_key(customer_id: int, idempotency_key: str | None) -> Order | None:
+async def _first_with_key(
+    customer_id: int, idempotency_key: str | None, connection: BaseDBAsyncClient | None = None
+) -> Order | None:
     if idempotency_key is None:
         return None
-    return await Order.get_or_none(customer_id=customer_id, idempotency_key=idempotency_key)
+    found: Order | None = (
+        await Order.filter(customer_id=customer_id, idempotency_key=idempotency_key)
+        .using_db(connection)
+        .first()
+    )
+    return found
 
 
 async def _place(
-    customer_id: int, lines: Sequence[OrderLine], idempotency_key: str | None, currency: str
+    customer_id: int,
+    lines: Sequence[OrderLine],
+    idempotency_key: str | None,
+    rules: CheckoutRules,
 ) -> Order:
+    now = timezone.now()
     async with in_transaction() as connection:
-        products = await _products_for(lines, currency, connection)
+        # The customer's other checkouts wait here until this one commits: what they hold
+        # is then what this one read (SQLite runs one transaction at a time anyway).
+        await User.filter(id=customer_id).using_db(connection).select_for_update().only("id")
+        first = await _first_with_key(customer_id, idempotency_key, connection)
+        if first is not None:
+            return first
+        await _check_units_held(customer_id, lines, rules.max_units_held, now, connection)
+        products = await _products_for(lines, rules.currency, connection)
         prices = {line.product_id: products[line.product_id].price_minor for line in lines}
         total = sum(prices[line.product_id] * line.quantity for line in lines)
         if total > MAX_TOTAL_MINOR:
@@ -197,12 +272,15 @@ async def _place(
         # The rows are written before the stock is taken: a concurrent request with the
         # same idempotency key fails on the order row before it locks any product, and a
         # product's row stays locked only from its decrement to the commit.
+        public_id = new_public_id()
         order = await Order.create(
-            number=new_order_number(),
+            public_id=public_id,
+            number=order_number(public_id),
             customer_id=customer_id,
             idempotency_key=idempotency_key,
+            hold_expires_at=now + timedelta(seconds=rules.hold_seconds),
             total_minor=total,
-            currency=currency,
+            currency=rules.currency,
             using_db=connection,
         )
         await OrderItem.bulk_create(
@@ -219,6 +297,39 @@ async def _place(
         )
         await _take_stock(lines, products, connection)
     return order
+
+
+async def _check_units_held(
+    customer_id: int,
+    lines: Sequence[OrderLine],
+    max_units: int,
+    now: datetime,
+    connection: BaseDBAsyncClient,
+) -> None:
+    """`Rejected` (LIMIT_EXCEEDED) when the order would take the customer's units held in
+    unpaid orders past `max_units`. Orders whose hold is over count no more: the next
+    sweep cancels them."""
+    held = (
+        await OrderItem.filter(
+            order__customer_id=customer_id,
+            order__status=OrderStatus.PENDING,
+            order__hold_expires_at__gt=now,
+        )
+        .using_db(connection)
+        .values_list("quantity", "order__hold_expires_at")
+    )
+    units_held = sum(quantity for quantity, _ in held)
+    adding = sum(line.quantity for line in lines)
+    if units_held + adding <= max_units:
+        return
+    message = f"Unpaid orders may hold at most {max_units} units at a time; this one has {adding}"
+    if held:
+        first_end = min(until for _, until in held).strftime("%Y-%m-%dT%H:%M:%SZ")
+        message += (
+            f" and you already hold {units_held} units in unpaid orders, until "
+            f"{first_end} for the first of them. Pay for or cancel an order, or wait"
+        )
+    raise reject(("input", "items"), message, ProblemCode.LIMIT_EXCEEDED)
 
 
 async def _products_for(
@@ -268,24 +379,26 @@ async def _take_stock(
 # ---------------------------------------------------------------- status changes
 
 
-async def cancel_order(viewer: Viewer, order_id: int) -> Order:
-    """Cancel one's own order (staff: any order) while PENDING or PAID; stock comes back."""
-    order = await _existing(order_id)
-    if order.customer_id != viewer.user_id and not manages_orders(viewer):
-        raise Forbidden("This order belongs to someone else")
-    return await _move(order, OrderStatus.CANCELLED, ("input", "id"))
+async def cancel_order(viewer: Viewer, public_id: str) -> Order:
+    """Cancel one's own order (staff: any order) while PENDING or PAID; stock comes back.
+    Someone else's order is refused exactly as a missing one."""
+    order = await Order.get_or_none(public_id=public_id)
+    if order is None or not _owns_or_manages(viewer, order.customer_id):
+        raise _no_such_order()
+    reason = CancelReason.CUSTOMER if order.customer_id == viewer.user_id else CancelReason.STAFF
+    return await _move(order, OrderStatus.CANCELLED, ("input", "id"), reason)
 
 
-async def update_order_status(order_id: int, status: OrderStatus) -> Order:
+async def update_order_status(public_id: str, status: OrderStatus) -> Order:
     """Move an order's status forward (staff; the caller checks). See the module's rules."""
-    return await _move(await _existing(order_id), status, ("input", "status"))
-
-
-async def _existing(order_id: int) -> Order:
-    order = await Order.get_or_none(id=order_id)
+    order = await Order.get_or_none(public_id=public_id)
     if order is None:
-        raise reject(("input", "id"), "No order has this ID", ProblemCode.NOT_FOUND)
-    return order
+        raise _no_such_order()
+    return await _move(order, status, ("input", "status"), CancelReason.STAFF)
+
+
+def _no_such_order() -> Rejected:
+    return reject(("input", "id"), "No order has this ID", ProblemCode.NOT_FOUND)
 
 
 def _sources(target: OrderStatus) -> tuple[OrderStatus, ...]:
@@ -295,21 +408,33 @@ def _sources(target: OrderStatus) -> tuple[OrderStatus, ...]:
     return _FORWARD[: _FORWARD.index(target)]
 
 
-async def _move(order: Order, target: OrderStatus, field: Sequence[str]) -> Order:
-    now = timezone.now()
+def _changes(target: OrderStatus, reason: CancelReason, now: datetime) -> dict[str, Any]:
+    """The columns a move to `target` writes: an order leaving PENDING holds nothing."""
+    return {
+        "status": target,
+        "updated_at": now,
+        "hold_expires_at": None,
+        "cancel_reason": reason if target is OrderStatus.CANCELLED else None,
+    }
+
+
+async def _move(
+    order: Order, target: OrderStatus, field: Sequence[str], reason: CancelReason
+) -> Order:
+    changes = _changes(target, reason, timezone.now())
     async with in_transaction() as connection:
         moved = (
             await Order.filter(id=order.id, status__in=_sources(target))
             .using_db(connection)
-            .update(status=target, updated_at=now)
+            .update(**changes)
         )
         if not moved:
             current = await Order.filter(id=order.id).using_db(connection).get()
             raise reject(field, _refusal(current, target), ProblemCode.INVALID_STATUS_TRANSITION)
         if target is OrderStatus.CANCELLED:
-            await _restock(order.id, connection)
-    order.status = target
-    order.updated_at = now
+            await _restock([order.id], connection)
+    for name, value in changes.items():
+        setattr(order, name, value)
     return order
 
 
@@ -322,19 +447,67 @@ def _refusal(order: Order, target: OrderStatus) -> str:
     return f"Order {order.number} is {order.status.value} and cannot become {target.value}: {rule}"
 
 
-async def _restock(order_id: int, connection: BaseDBAsyncClient) -> None:
-    """Return every item's quantity to stock; items of deleted products have none."""
-    quantities: dict[int, int] = {}
+async def _restock(order_ids: Iterable[int], connection: BaseDBAsyncClient) -> dict[int, int]:
+    """Return the orders' items to stock; the units each product got back. Items of
+    deleted products have none to return."""
     items = (
-        await OrderItem.filter(order_id=order_id, product_id__isnull=False)
+        await OrderItem.filter(order_id__in=list(order_ids), product_id__isnull=False)
         .using_db(connection)
         .values_list("product_id", "quantity")
     )
+    quantities: Counter[int] = Counter()
     for product_id, quantity in items:
-        quantities[product_id] = quantities.get(product_id, 0) + quantity
+        quantities[product_id] += quantity
     for product_id in sorted(quantities):
         await (
             Product.filter(id=product_id)
             .using_db(connection)
             .update(stock=F("stock") + quantities[product_id])
         )
+    return dict(quantities)
+
+
+# ---------------------------------------------------------------- holds that end
+
+
+async def expire_orders(now: datetime | None = None) -> Expiry:
+    """Cancel (reason EXPIRED) every PENDING order whose hold ended before `now`, and
+    return its stock; what changed. Safe to run on several instances at once: each order
+    moves in a conditional UPDATE that only one of them can win."""
+    now = now or timezone.now()
+    orders: list[Order] = []
+    restocked: Counter[int] = Counter()
+    while True:
+        due, batch = await _expire_batch(now)
+        orders += batch.orders
+        restocked.update(batch.restocked)
+        if due < EXPIRY_BATCH:
+            return Expiry(orders=orders, restocked=dict(restocked))
+
+
+async def _expire_batch(now: datetime) -> tuple[int, Expiry]:
+    """Expire up to EXPIRY_BATCH due orders in one transaction; (how many were due, what
+    this sweep changed). Order rows are locked in id order, then products in id order,
+    as every other transaction on them does."""
+    changes = _changes(OrderStatus.CANCELLED, CancelReason.EXPIRED, now)
+    async with in_transaction() as connection:
+        due = cast(
+            list[int],
+            await Order.filter(status=OrderStatus.PENDING, hold_expires_at__lt=now)
+            .using_db(connection)
+            .order_by("id")
+            .limit(EXPIRY_BATCH)
+            .values_list("id", flat=True),
+        )
+        # The same condition again, row by row: of several sweeps that saw the order due,
+        # the first to update it wins; the others wait for its commit and change nothing.
+        expired = [
+            order_id
+            for order_id in due
+            if await Order.filter(id=order_id, status=OrderStatus.PENDING, hold_expires_at__lt=now)
+            .using_db(connection)
+            .update(**changes)
+        ]
+        restocked = await _restock(expired, connection) if expired else {}
+        orders = await Order.filter(id__in=expired).using_db(connection).order_by("id")
+    return len(due), Expiry(orders=list(orders), restocked=restocked)

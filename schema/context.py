@@ -14,6 +14,8 @@ class SchemaSettings(Protocol):
     max_page_size: int
     total_count_limit: int
     currency: str
+    order_hold_seconds: int
+    max_units_held_per_customer: int
 
 
 class SchemaContext(Protocol):

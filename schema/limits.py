@@ -30,6 +30,9 @@ Each fragment is measured once, as a `Measure` that keeps the cost of one `edges
 whether `totalCount` is selected apart, so the measurement is linear in the document's size.
 Introspection is left to graphql-core's MaxIntrospectionDepthRule.
 
+A mutation runs at most `max_mutations_per_request` root fields: each one a transaction
+that may take stock, so a document cannot multiply them with aliases or fragments.
+
 `QueryLimits` also caches parsing and validation, in place of Strawberry's `ParserCache`
 and `ValidationCache`: `ParserCache` lets a parse error escape the operation, so the
 error reaches the client without `extensions.code`, and `ValidationCache` validates before
@@ -99,6 +102,8 @@ class LimitSettings(Protocol):
     def max_query_cost(self) -> int: ...
     @property
     def default_page_size(self) -> int: ...
+    @property
+    def max_mutations_per_request(self) -> int: ...
 
 
 class LimitContext(Protocol):
@@ -199,6 +204,15 @@ def _refusal(
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return None
+    if operation.operation is OperationType.MUTATION:
+        mutations = _root_fields(document, operation)
+        if mutations > settings.max_mutations_per_request:
+            return too_complex(
+                f"The document runs {mutations} mutations; at most "
+                f"{settings.max_mutations_per_request} may run in one request",
+                mutations=mutations,
+                maximumMutations=settings.max_mutations_per_request,
+            )
     facts = _variable_facts(operation, variables)
     measure = measure_operation(schema, document, operation_name, facts, settings.default_page_size)
     if measure.fields > MAX_FIELDS:
@@ -491,6 +505,33 @@ def _variable_facts(
         else:
             facts.append((name, None))
     return tuple(facts)
+
+
+def _root_fields(document: DocumentNode, operation: OperationDefinitionNode) -> int:
+    """How many root fields the operation runs: distinct response keys (an alias or the
+    name) through inline fragments and fragment spreads, each fragment visited once.
+    Fields with one response key are merged into one execution."""
+    fragments = {
+        definition.name.value: definition
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+    keys: set[str] = set()
+    visited: set[str] = set()
+    pending = [operation.selection_set]
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode):
+                if not selection.name.value.startswith("__"):
+                    keys.add((selection.alias or selection.name).value)
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in fragments and name not in visited:
+                    visited.add(name)
+                    pending.append(fragments[name].selection_set)
+    return len(keys)
 
 
 def _count_fields(document: DocumentNode) -> int:

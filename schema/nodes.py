@@ -17,17 +17,21 @@ from aiodataloader import DataLoader
 from loaders import Loaders
 from resolvers.errors import BadUserInput
 from schema.context import SchemaContext
-from schema.relay import from_global_id
+from schema.relay import database_id, decode_global_id
 
-# Raises UNAUTHENTICATED or FORBIDDEN when the caller may not read the row.
-Guard = Callable[[SchemaContext, Any], Awaitable[None]]
+# The row when the caller may read it, else None (the caller is told what a missing row
+# tells); raises UNAUTHENTICATED or FORBIDDEN when the caller may read no row of the type.
+# Called with None for a missing row, so that both answer alike.
+Guard = Callable[[SchemaContext, Any | None], Awaitable[Any | None]]
 
 
 @dataclass(frozen=True)
 class NodeType:
-    loader: Callable[[Loaders], DataLoader[int, Any]]
+    loader: Callable[[Loaders], DataLoader[Any, Any]]
     to_node: Callable[[Any], Any]
     guard: Guard | None
+    # The loader's key from a global ID's key (and the whole ID, for messages).
+    key: Callable[[str, str], Any]
 
 
 _NODE_TYPES: dict[str, NodeType] = {}
@@ -38,26 +42,25 @@ def register_node(
     loader: Callable[[Loaders], Any],
     to_node: Callable[[Any], Any],
     guard: Guard | None = None,
+    key: Callable[[str, str], Any] = database_id,
 ) -> None:
     """Make a type fetchable by global ID; `guard` keeps private rows private, so that
     `node` and `nodes` are no side door around the type's own queries."""
-    _NODE_TYPES[type_name] = NodeType(loader=loader, to_node=to_node, guard=guard)
+    _NODE_TYPES[type_name] = NodeType(loader=loader, to_node=to_node, guard=guard, key=key)
 
 
 async def load_node(context: SchemaContext, global_id: str, expected: str | None = None) -> Any:
     """The object behind a global ID, or None when it does not exist."""
-    type_name, id_ = from_global_id(global_id)
+    type_name, key = decode_global_id(global_id)
     if expected is not None and type_name != expected:
         raise BadUserInput(f"Expected the ID of a {expected}, got the ID of a {type_name}")
     node_type = _NODE_TYPES.get(type_name)
     if node_type is None:
         raise BadUserInput(f"Unknown type in ID: {type_name[:32]!r}")
-    row = await node_type.loader(context.loaders).load(id_)
-    if row is None:
-        return None
+    row = await node_type.loader(context.loaders).load(node_type.key(key, global_id))
     if node_type.guard is not None:
-        await node_type.guard(context, row)
-    return node_type.to_node(row)
+        row = await node_type.guard(context, row)
+    return None if row is None else node_type.to_node(row)
 
 
 async def load_nodes(context: SchemaContext, global_ids: Sequence[str]) -> list[Any]:

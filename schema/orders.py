@@ -2,8 +2,9 @@
 queries, `User.orders`, and the `placeOrder`, `cancelOrder`, `updateOrderStatus` mutations.
 
 Orders are private: their customer (scope `orders:read`) and staff (`orders:manage`) may
-read them, through every door (`order`, `orders`, `node`, `nodes`, `User.orders`); the
-rules are in `resolvers.orders`.
+read them, through every door (`order`, `orders`, `node`, `nodes`, `User.orders`); to
+anyone else an order answers as a missing one. The rules are in `resolvers.orders`.
+Global IDs of orders carry their random public id, never the database id.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
+from models.orders import CancelReason, OrderStatus
 from models.orders import Order as OrderModel
 from models.orders import OrderItem as OrderItemModel
-from models.orders import OrderStatus
 from resolvers import orders
-from resolvers.errors import Forbidden
+from resolvers.errors import BadUserInput, Forbidden
 from resolvers.money import from_minor
 from resolvers.pagination import PageArgs
 from schema.accounts import User, users_by_pk
@@ -33,12 +34,28 @@ from schema.prefetch import (
     relation,
     selects,
 )
-from schema.relay import Connection, Node, id_of, parent_connections, to_global_id
+from schema.relay import Connection, Node, id_of, key_of, parent_connections, to_global_id
 
 strawberry.enum(
     OrderStatus,
     description="Where an order is: PENDING → PAID → SHIPPED → DELIVERED, or CANCELLED.",
 )
+strawberry.enum(
+    CancelReason,
+    description="Who or what cancelled an order: its customer, staff, or the end of its "
+    "hold on stock while unpaid (EXPIRED).",
+)
+
+
+def public_id(key: str, global_id: str) -> str:
+    """An order's public id from its global ID's key, or BAD_USER_INPUT."""
+    if not orders.PUBLIC_ID.fullmatch(key):
+        raise BadUserInput(f"Invalid ID: {global_id[:64]!r}")
+    return key
+
+
+def order_key(global_id: str, argument: str) -> str:
+    return key_of(global_id, "Order", argument, public_id)
 
 
 @strawberry.type(description="One line of an order, at the price it was placed at.")
@@ -68,6 +85,14 @@ class Order(Node):
     id: strawberry.ID
     number: str = strawberry.field(description="What the customer quotes, e.g. SF-7K2M9QX4TA.")
     status: OrderStatus
+    cancel_reason: CancelReason | None = strawberry.field(
+        description="Why the order was cancelled; null unless CANCELLED."
+    )
+    hold_expires_at: datetime | None = strawberry.field(
+        description="While PENDING: when the order stops holding its stock. Unpaid by then, "
+        "it is cancelled (cancelReason EXPIRED) and its items go back into stock. Null in "
+        "every other status."
+    )
     total: Money
     created_at: datetime
     updated_at: datetime
@@ -80,9 +105,11 @@ class Order(Node):
     @classmethod
     def from_model(cls, order: OrderModel) -> Order:
         return cls(
-            id=to_global_id("Order", order.id),
+            id=to_global_id("Order", order.public_id),
             number=order.number,
             status=order.status,
+            cancel_reason=order.cancel_reason,
+            hold_expires_at=order.hold_expires_at,
             total=Money(amount=from_minor(order.total_minor), currency=order.currency),
             created_at=order.created_at,
             updated_at=order.updated_at,
@@ -135,15 +162,22 @@ async def _user_orders(
     )
 
 
-async def _guard(context: SchemaContext, row: OrderModel) -> None:
-    orders.authorize_read(await context.viewer(), row.customer_id)
+async def _guard(context: SchemaContext, row: OrderModel | None) -> OrderModel | None:
+    found: OrderModel | None = orders.readable(await context.viewer(), row)
+    return found
 
 
 relation(Order, "items", _items)
 relation(Order, "customer", _customers)
 relation(OrderItem, "product", _products)
 relation(User, "orders", _user_orders, paged=True)
-register_node("Order", lambda loaders: loaders.order_by_id, Order.from_model, guard=_guard)
+register_node(
+    "Order",
+    lambda loaders: loaders.order_by_public_id,
+    Order.from_model,
+    guard=_guard,
+    key=public_id,
+)
 
 
 @strawberry.type
@@ -173,7 +207,7 @@ class OrdersQuery:
     @strawberry.field(description="One order: its customer's (`orders:read`) or staff's.")
     async def order(self, info: Info, id: strawberry.ID) -> Order | None:
         row = await orders.find_order(
-            await viewer_of(info), info.context.loaders, id_of(id, "Order", "id")
+            await viewer_of(info), info.context.loaders, order_key(id, "id")
         )
         return await prefetched_object(info, row, Order.from_model)
 
@@ -237,11 +271,22 @@ def _lines(items: list[OrderLineInput]) -> list[orders.OrderLine]:
     ]
 
 
+def _checkout_rules(context: SchemaContext) -> orders.CheckoutRules:
+    settings = context.settings
+    return orders.CheckoutRules(
+        currency=settings.currency,
+        hold_seconds=settings.order_hold_seconds,
+        max_units_held=settings.max_units_held_per_customer,
+    )
+
+
 @strawberry.type
 class OrdersMutation:
     @strawberry.mutation(
         description="Order products, all or nothing: stock is taken for every item or for "
-        "none. Scope `orders:write`."
+        "none, and held while the order is PENDING (see `Order.holdExpiresAt`). The units "
+        "one customer may hold in unpaid orders together are limited (`LIMIT_EXCEEDED`). "
+        "Scope `orders:write`."
     )
     async def place_order(self, info: Info, input: PlaceOrderInput) -> PlaceOrderPayload:
         viewer = await require_scope(info, orders.WRITE_SCOPE)
@@ -254,7 +299,7 @@ class OrdersMutation:
                 viewer.user_id,
                 _lines(input.items),
                 input.idempotency_key,
-                info.context.settings.currency,
+                _checkout_rules(info.context),
             ),
             _order_fields,
         )
@@ -268,7 +313,7 @@ class OrdersMutation:
         return await mutation_payload(
             info,
             CancelOrderPayload,
-            orders.cancel_order(viewer, id_of(input.id, "Order", "input.id")),
+            orders.cancel_order(viewer, order_key(input.id, "input.id")),
             _order_fields,
         )
 
@@ -284,6 +329,6 @@ class OrdersMutation:
         return await mutation_payload(
             info,
             UpdateOrderStatusPayload,
-            orders.update_order_status(id_of(input.id, "Order", "input.id"), input.status),
+            orders.update_order_status(order_key(input.id, "input.id"), input.status),
             _order_fields,
         )

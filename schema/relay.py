@@ -19,6 +19,7 @@ from resolvers.pagination import ListOrder, Page, PageArgs
 from schema.context import SchemaContext, page_limits
 
 NodeT = TypeVar("NodeT")
+KeyT = TypeVar("KeyT")
 
 
 @strawberry.interface(description="An object with a global ID, fetchable with `node(id:)`.")
@@ -29,28 +30,49 @@ class Node:
 # A listing page shows ~120 IDs; encoding each anew was about 2% of its CPU time (the
 # same IDs come back request after request). 16,384 entries hold a few MB.
 @lru_cache(maxsize=16_384)
-def to_global_id(type_name: str, id_: int) -> strawberry.ID:
+def to_global_id(type_name: str, id_: int | str) -> strawberry.ID:
     return strawberry.ID(base64.b64encode(f"{type_name}:{id_}".encode()).decode())
 
 
-def from_global_id(global_id: str) -> tuple[str, int]:
-    """(type name, database id) inside a global ID, or BAD_USER_INPUT."""
+def decode_global_id(global_id: str) -> tuple[str, str]:
+    """(type name, key) inside a global ID, or BAD_USER_INPUT."""
     try:
-        type_name, _, raw_id = base64.b64decode(global_id, validate=True).decode().partition(":")
-        id_ = int(raw_id)
+        type_name, _, key = base64.b64decode(global_id, validate=True).decode().partition(":")
     except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise BadUserInput(f"Invalid ID: {global_id[:64]!r}") from None
-    if not type_name or id_ < 1 or id_ > 2**63:
-        raise BadUserInput(f"Invalid ID: {global_id[:64]!r}")
-    return type_name, id_
+        raise _invalid(global_id) from None
+    if not type_name:
+        raise _invalid(global_id)
+    return type_name, key
+
+
+def database_id(key: str, global_id: str) -> int:
+    """The database id a global ID's key names, or BAD_USER_INPUT."""
+    try:
+        id_ = int(key)
+    except ValueError:
+        raise _invalid(global_id) from None
+    if id_ < 1 or id_ > 2**63:
+        raise _invalid(global_id)
+    return id_
+
+
+def _invalid(global_id: str) -> BadUserInput:
+    return BadUserInput(f"Invalid ID: {global_id[:64]!r}")
 
 
 def id_of(global_id: str, type_name: str, argument: str) -> int:
     """The database id of a global ID that must name a `type_name`."""
-    found_type, id_ = from_global_id(global_id)
+    return key_of(global_id, type_name, argument, database_id)
+
+
+def key_of(
+    global_id: str, type_name: str, argument: str, parse: Callable[[str, str], KeyT]
+) -> KeyT:
+    """The key, read by `parse(key, global_id)`, of a global ID that must name a `type_name`."""
+    found_type, key = decode_global_id(global_id)
     if found_type != type_name:
         raise BadUserInput(f"`{argument}` must be the ID of a {type_name}, not of a {found_type}")
-    return id_
+    return parse(key, global_id)
 
 
 @strawberry.type

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
@@ -19,19 +19,27 @@ from server.middleware import middleware
 from server.oauth import build_auth, oauth_routes
 from server.ratelimit import RateLimits
 from server.settings import Settings, load_settings
+from server.sweeper import order_sweeper
 
 
-def create_app(settings: Settings | None = None, *, manage_database: bool = True) -> Starlette:
-    """Build the app. `manage_database=False` leaves Tortoise to the caller (tests)."""
+def create_app(
+    settings: Settings | None = None, *, manage_database: bool = True, sweep_orders: bool = True
+) -> Starlette:
+    """Build the app. `manage_database=False` leaves Tortoise to the caller (tests);
+    `sweep_orders=False` leaves expired orders to someone else (`storefront expire-orders`)."""
     settings = settings or load_settings()
     rate_limits = RateLimits(settings)
     graphql = GraphQLApp(schema, settings, rate_limits)
     auth = build_auth(settings)
 
+    def sweeping() -> AbstractAsyncContextManager[None]:
+        return order_sweeper(settings.order_sweep_seconds) if sweep_orders else nullcontext()
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not manage_database:
-            yield
+            async with sweeping():
+                yield
             return
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             await auth.keys.ensure()
@@ -44,7 +52,8 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             # per listing request and took 9-12% of its CPU, at 50,000 almost never
             # (benchmarks/, issue 2), with the same peak memory.
             gc.set_threshold(50_000, 50, 1_000)
-            yield
+            async with sweeping():
+                yield
 
     app = Starlette(
         debug=False,

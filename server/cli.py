@@ -168,6 +168,17 @@ def _rotate_keys(args: argparse.Namespace, settings: Settings) -> int:
     return _with_database(settings, "rotate-keys", work)
 
 
+def _expire_orders(args: argparse.Namespace, settings: Settings) -> int:
+    from resolvers.orders import expire_orders
+
+    async def work() -> str:
+        expiry = await expire_orders()
+        units = sum(expiry.restocked.values())
+        return json.dumps({"expired": len(expiry.orders), "units_restocked": units})
+
+    return _with_database(settings, "expire-orders", work)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="storefront", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -229,6 +240,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "rotate-keys", help="start signing with a new key (the old one stays valid until expiry)"
     ).set_defaults(handler=_rotate_keys)
+
+    commands.add_parser(
+        "expire-orders",
+        help="cancel unpaid orders whose hold is over and return their stock, once "
+        '(for cron); prints {"expired": N, "units_restocked": N}',
+    ).set_defaults(handler=_expire_orders)
     return parser
 
 

@@ -43,6 +43,12 @@ class Settings:
     max_query_depth: int = 12
     max_query_cost: int = 5000
     max_body_bytes: int = 1_000_000
+    max_mutations_per_request: int = 5
+    # Unpaid orders: how long one holds its stock, how many units one customer may hold
+    # in them together, and how often each instance cancels those whose hold is over.
+    order_hold_seconds: int = 1800
+    max_units_held_per_customer: int = 100
+    order_sweep_seconds: float = 60.0
     cors_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
     debug: bool = False
@@ -99,6 +105,13 @@ def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
         raise ValueError(f"must be a positive integer, got {value!r}")
+    return number
+
+
+def _positive_number(value: str) -> float:
+    number = float(value)
+    if not 0 < number < float("inf"):
+        raise ValueError(f"must be a positive number of seconds, got {value!r}")
     return number
 
 
@@ -236,6 +249,18 @@ def load_settings(
         max_query_depth=_parse(config, "MAX_QUERY_DEPTH", _positive_int, base.max_query_depth),
         max_query_cost=max_query_cost,
         max_body_bytes=_parse(config, "MAX_BODY_BYTES", _positive_int, base.max_body_bytes),
+        max_mutations_per_request=_parse(
+            config, "MAX_MUTATIONS_PER_REQUEST", _positive_int, base.max_mutations_per_request
+        ),
+        order_hold_seconds=_parse(
+            config, "ORDER_HOLD_SECONDS", _positive_int, base.order_hold_seconds
+        ),
+        max_units_held_per_customer=_parse(
+            config, "MAX_UNITS_HELD_PER_CUSTOMER", _positive_int, base.max_units_held_per_customer
+        ),
+        order_sweep_seconds=_parse(
+            config, "ORDER_SWEEP_SECONDS", _positive_number, base.order_sweep_seconds
+        ),
         cors_origins=_parse(config, "CORS_ORIGINS", _origins, base.cors_origins),
         log_level=_parse(config, "LOG_LEVEL", _log_level, base.log_level),
         debug=debug,

@@ -29,6 +29,7 @@ from tests.factories import make_product
 from tests.oauth import browser_tokens, http_client, make_app, make_client, make_user
 
 SCOPES = "profile orders:read orders:write reviews:write catalog:write orders:manage"
+MISSING_ORDER = to_global_id("Order", "0" * 32)
 PLACE = """mutation($input: PlaceOrderInput!) {
   placeOrder(input: $input) { order { id } userErrors { code } } }"""
 
@@ -58,6 +59,9 @@ class Operation:
     actor: str = "ann"
     # Variables naming Bob's object instead of Ann's, where ownership matters.
     others: Callable[[World], dict[str, Any]] | None = None
+    # Variables naming nothing that exists: when given, Bob's object must answer exactly
+    # as this does (its existence is none of Ann's business); otherwise FORBIDDEN.
+    missing: Callable[[World], dict[str, Any]] | None = None
 
 
 def _product_input(world: World) -> dict[str, Any]:
@@ -109,6 +113,7 @@ OPERATIONS = [
         "{ order { status } userErrors { code } } }",
         lambda w: {"input": {"id": w.ann_order}},
         others=lambda w: {"input": {"id": w.bob_order}},
+        missing=lambda w: {"input": {"id": MISSING_ORDER}},
     ),
     Operation(
         "updateOrderStatus",
@@ -126,6 +131,7 @@ OPERATIONS = [
         "query($id: ID!) { order(id: $id) { number } }",
         lambda w: {"id": w.ann_order},
         others=lambda w: {"id": w.bob_order},
+        missing=lambda w: {"id": MISSING_ORDER},
     ),
     Operation(
         "User.email",
@@ -270,7 +276,11 @@ async def test_every_kind_of_token(world: World, operation: Operation) -> None:
         assert codes(await ask(world, operation, world.tokens["ann"])) == ["FORBIDDEN"]
     if operation.others is not None:
         body = await ask(world, operation, valid, **operation.others(world))
-        assert codes(body) == ["FORBIDDEN"], "someone else's object"
+        if operation.missing is None:
+            assert codes(body) == ["FORBIDDEN"], "someone else's object"
+        else:
+            missing = await ask(world, operation, valid, **operation.missing(world))
+            assert body == missing, "someone else's object"
 
     assert await state() == before
 

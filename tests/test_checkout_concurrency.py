@@ -35,9 +35,14 @@ mutation Place($input: PlaceOrderInput!) {
 """
 
 
+# One customer places every order here: their unpaid orders may hold this many units.
+UNITS_HELD = 1000
+
+
 @pytest.fixture
-def servers(db: str, tmp_path: Path) -> Iterator[list[str]]:
+def servers(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Two instances of the service on the test's database, started side by side."""
+    monkeypatch.setenv("MAX_UNITS_HELD_PER_CUSTOMER", str(UNITS_HELD))
     started = [start_server(db, tmp_path) for _ in range(2)]
     try:
         for process, base in started:
@@ -143,3 +148,22 @@ async def test_orders_naming_products_in_either_order_do_not_deadlock(
     assert Counter(result["order"] is not None for result in results) == {True: 100}
     stocks = await Product.filter(id__in=[first.id, second.id]).values_list("stock", flat=True)
     assert sorted(stocks) == [900, 900]
+
+
+async def test_one_customer_on_two_instances_holds_no_more_than_the_limit(
+    servers: list[str],
+) -> None:
+    product = await make_product(1, stock=5000)
+    token = await customer_token(servers[0])
+
+    results = payloads(
+        await place_concurrently(servers, token, [{"items": [line(product, 90)]}] * 30)
+    )
+
+    placed = [result for result in results if result["order"] is not None]
+    refused = [result for result in results if result["order"] is None]
+    assert len(placed) == UNITS_HELD // 90
+    limit = [{"field": ["input", "items"], "code": "LIMIT_EXCEEDED"}]
+    assert all(result["userErrors"] == limit for result in refused)
+    assert (await Product.get(id=product.id)).stock == 5000 - 90 * len(placed)
+    assert await Order.all().count() == len(placed)

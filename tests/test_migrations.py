@@ -22,6 +22,7 @@ import pytest
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import IntegrityError
+from tortoise.migrations.api import migrate as migrate_to
 from tortoise.migrations.autodetector import MigrationAutodetector
 from tortoise.migrations.constraints import CheckConstraint, UniqueConstraint
 from tortoise.models import Model
@@ -287,6 +288,35 @@ async def test_applying_migrations_again_changes_nothing(empty_database: str) ->
     ]
     assert applied_after == applied_before
     assert schema_after == schema_before
+
+
+ORDERS_BEFORE_0004 = [
+    'INSERT INTO "order" (id, number, customer_id, status, total_minor, currency, created_at, '
+    f"updated_at) VALUES ({n}, 'SF-00000{n}', 1, '{status}', 1999, 'USD', "
+    "'2025-01-01 00:00:00+00:00', '2025-01-01 00:00:00+00:00')"
+    for n, status in ((1, "PENDING"), (2, "PAID"), (3, "PENDING"))
+]
+
+
+async def test_0004_gives_existing_orders_random_public_ids_and_holds(empty_database: str) -> None:
+    async with TortoiseContext():
+        await migrate_to(config=tortoise_config(empty_database), target="storefront.0003_oauth")
+    async with orm_context(empty_database) as context:
+        connection = context.db()
+        await connection.execute_query(CUSTOMER)
+        for statement in ORDERS_BEFORE_0004:
+            await connection.execute_query(statement)
+    await migrate(empty_database)
+    async with orm_context(empty_database) as context:
+        rows = await context.db().execute_query_dict(
+            'SELECT id, public_id, number, hold_expires_at FROM "order" ORDER BY id'
+        )
+    public_ids = [row["public_id"] for row in rows]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", public_id) for public_id in public_ids), rows
+    assert len(set(public_ids)) == 3
+    # Numbers customers were told stay; a PENDING order holds its stock from the upgrade on.
+    assert [row["number"] for row in rows] == ["SF-000001", "SF-000002", "SF-000003"]
+    assert [row["hold_expires_at"] is not None for row in rows] == [True, False, True]
 
 
 def test_storefront_migrate_on_a_fresh_sqlite_file(tmp_path: Path) -> None:

@@ -5,14 +5,18 @@ SQL statement counts. Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
+from tortoise import timezone
 from tortoise.expressions import F
 
 from auth.config import LEEWAY_SECONDS
@@ -22,6 +26,7 @@ from auth.tokens import sign_access_token
 from models.accounts import User
 from models.catalog import Product
 from models.orders import Order, OrderItem, OrderStatus
+from resolvers.orders import new_public_id, order_number
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.conftest import StatementCounter, graphql
@@ -152,7 +157,7 @@ def lines(items: list[tuple[Product, int]]) -> list[dict[str, Any]]:
 
 
 def order_id(order: Order) -> str:
-    return to_global_id("Order", order.id)
+    return to_global_id("Order", order.public_id)
 
 
 async def stocks(*products: Product) -> list[int]:
@@ -178,8 +183,9 @@ async def make_user(email: str, *, staff: bool = False) -> User:
     )
 
 
-@pytest.fixture
-async def shop(settings: Settings) -> AsyncIterator[Shop]:
+@asynccontextmanager
+async def open_shop(settings: Settings) -> AsyncIterator[Shop]:
+    """The app over HTTP, a web client, Ann, Bob, staff and three products."""
     app = make_app(replace(settings, currency="USD"))
     async with http_client(app) as http:
         web = await make_client(ALL_SCOPES)
@@ -196,14 +202,24 @@ async def shop(settings: Settings) -> AsyncIterator[Shop]:
         yield Shop(app, http, web.client_id, users, products)
 
 
+@pytest.fixture
+async def shop(settings: Settings) -> AsyncIterator[Shop]:
+    async with open_shop(settings) as opened:
+        yield opened
+
+
 async def make_order(
     customer: User, product: Product, quantity: int = 1, status: OrderStatus = OrderStatus.PENDING
 ) -> Order:
     """An order written straight to the database, stock taken as checkout takes it."""
+    public_id = new_public_id()
+    pending = status is OrderStatus.PENDING
     order = await Order.create(
-        number=f"SF-TEST{await Order.all().count():05d}",
+        public_id=public_id,
+        number=order_number(public_id),
         customer=customer,
         status=status,
+        hold_expires_at=timezone.now() + timedelta(hours=1) if pending else None,
         total_minor=product.price_minor * quantity,
         currency="USD",
     )
@@ -513,7 +529,7 @@ async def test_a_shipped_order_cannot_be_cancelled(shop: Shop, status: OrderStat
 
 
 async def test_cancelling_an_unknown_order(shop: Shop) -> None:
-    body = await shop.call(CANCEL, {"id": to_global_id("Order", 12345)}, await shop.token())
+    body = await shop.call(CANCEL, {"id": to_global_id("Order", "0" * 32)}, await shop.token())
     assert body["data"]["cancelOrder"]["userErrors"] == [
         {"field": ["input", "id"], "message": "No order has this ID", "code": "NOT_FOUND"}
     ]
@@ -719,6 +735,20 @@ def _read_entity_orders(data: dict[str, Any], world: World) -> bool:
     return orders["totalCount"] == 1 and orders["edges"][0]["node"]["number"] == world.anns.number
 
 
+def _hidden(data: dict[str, Any], world: World) -> bool:
+    """What a missing order answers: nothing there."""
+    return data in ({"order": None}, {"node": None}, {"nodes": [None]})
+
+
+def _not_found(data: dict[str, Any], world: World) -> bool:
+    return data["cancelOrder"] == {
+        "order": None,
+        "userErrors": [
+            {"field": ["input", "id"], "message": "No order has this ID", "code": "NOT_FOUND"}
+        ],
+    }
+
+
 def _listed(*who: str) -> Callable[[dict[str, Any], World], bool]:
     def check(data: dict[str, Any], world: World) -> bool:
         expected = {"anns": world.anns.number, "bobs": world.bobs.number}
@@ -758,7 +788,7 @@ MATRIX: dict[str, dict[str, str | Check]] = {
     "cancelOrder": {
         **_REFUSED_TOKENS,
         "no-scope": FORBIDDEN,
-        "someone-else": FORBIDDEN,
+        "someone-else": _not_found,
         "owner": _cancelled,
         "staff": _cancelled,
         "client": _cancelled,
@@ -776,18 +806,19 @@ MATRIX: dict[str, dict[str, str | Check]] = {
         name: {
             **_REFUSED_TOKENS,
             "no-scope": FORBIDDEN,
-            "someone-else": FORBIDDEN,
+            "someone-else": hidden,
             "customer-asking-for-manage": check,
-            "staff-without-manage": FORBIDDEN,
+            "staff-without-manage": hidden,
             "owner": check,
             "staff": check,
         }
-        for name, check in (
-            ("order", _read_order),
-            ("node", _read_node),
-            ("nodes", _read_nodes),
-            ("User.orders", _read_user_orders),
-            ("_entities-User.orders", _read_entity_orders),
+        for name, check, hidden in (
+            ("order", _read_order, _hidden),
+            ("node", _read_node, _hidden),
+            ("nodes", _read_nodes, _hidden),
+            # Someone else's *user* is the accounts module's business.
+            ("User.orders", _read_user_orders, FORBIDDEN),
+            ("_entities-User.orders", _read_entity_orders, FORBIDDEN),
         )
     },
     "orders": {
@@ -907,3 +938,50 @@ async def test_statements_do_not_grow_with_rows(shop: Shop, sql: StatementCounte
     # orders, items, products, customers, the customers' order windows and counts
     # (categories: none of these products has one)
     assert counts == [6, 6]
+
+
+# ---------------------------------------------------------------- no oracle
+
+
+async def test_someone_elses_order_answers_exactly_as_a_missing_one(world: World) -> None:
+    """Every door, for a customer holding every scope a customer may have: the answer for
+    Bob's order is the answer for an ID no order has, word for word, and nothing changes."""
+    shop = world.shop
+    missing = to_global_id("Order", new_public_id())
+    bobs = order_id(world.bobs)
+    token = await shop.token("ann", ALL_SCOPES)
+    doors: list[tuple[str, Callable[[str], dict[str, Any]]]] = [
+        (ORDER, lambda id_: {"id": id_}),
+        (NODE, lambda id_: {"id": id_}),
+        (NODES, lambda id_: {"ids": [id_]}),
+        (CANCEL, lambda id_: {"id": id_}),
+        (UPDATE_STATUS, lambda id_: {"id": id_, "status": "CANCELLED"}),
+    ]
+    for query, variables in doors:
+        answers = []
+        for id_ in (bobs, missing):
+            response = await shop.http.post(
+                "/graphql",
+                json={"query": query, "variables": variables(id_)},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            answers.append((response.status_code, response.json()))
+        assert answers[0] == answers[1], query
+    assert await stocks(*shop.products) == [9, 4, 1]
+    assert [o.status for o in await Order.all()] == [OrderStatus.PENDING] * 2
+
+
+async def test_order_ids_and_numbers_are_not_sequential(shop: Shop) -> None:
+    token = await shop.token()
+    placed = [(await shop.place(token, [(shop.products[0], 1)]))["order"] for _ in range(3)]
+    rows = await Order.all().order_by("id")
+
+    keys = [base64.b64decode(order["id"]).decode() for order in placed]
+    assert keys == [f"Order:{row.public_id}" for row in rows]
+    assert all(re.fullmatch(r"Order:[0-9a-f]{32}", key) for key in keys)
+    assert not any(key.endswith(f":{row.id}") for key, row in zip(keys, rows, strict=True))
+    assert len({row.public_id for row in rows}) == 3
+    assert [order["number"] for order in placed] == [order_number(row.public_id) for row in rows]
+    # The old kind of ID, a database id, finds nothing: it is not an order's ID at all.
+    old = await shop.call(NODE, {"id": to_global_id("Order", rows[0].id)}, token)
+    assert error_code(old) == "BAD_USER_INPUT"

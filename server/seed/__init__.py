@@ -42,8 +42,8 @@ PRODUCT_COLUMNS = (
 )  # fmt: skip
 REVIEW_COLUMNS = ("id", "rating", "body", "author_id", "product_id", "created_at")
 ORDER_COLUMNS = (
-    "id", "number", "customer_id", "status", "total_minor", "currency", "created_at",
-    "updated_at",
+    "id", "public_id", "number", "customer_id", "status", "cancel_reason", "total_minor",
+    "currency", "created_at", "updated_at",
 )  # fmt: skip
 ORDER_ITEM_COLUMNS = ("id", "order_id", "product_id", "quantity", "unit_price_minor")
 

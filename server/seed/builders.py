@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from resolvers.catalog import slugify
+from resolvers.orders import order_number
 from resolvers.search import search_columns
 from server.seed.vocabulary import (
     ADJECTIVES,
@@ -298,10 +299,11 @@ class OrderRows:
 def orders(
     seed: int, count: int, user_times: Timeline, facts: ProductFacts, currency: str
 ) -> Iterator[OrderRows]:
-    """Orders (ids and numbers in order of time) of products that existed at the time.
+    """Orders (ids in order of time, public ids random) of products that existed then.
 
-    Order rows are (id, number, customer_id, status, total_minor, currency, created);
-    item rows (id, order_id, product_id, quantity, unit_price_minor).
+    Order rows are (id, public_id, number, customer_id, status, cancel_reason,
+    total_minor, currency, created); item rows (id, order_id, product_id, quantity,
+    unit_price_minor).
     """
     if not count:
         return
@@ -322,6 +324,16 @@ def orders(
             item_id += 1
             items.append((item_id, number, product + 1, quantity, price))
             total += price * quantity
-        status = rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()))[0]
-        order = (number, f"SF-{number:06d}", customer + 1, status.value, total, currency)
+        status, reason = rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()))[0]
+        public_id = f"{rng.getrandbits(128):032x}"
+        order = (
+            number,
+            public_id,
+            order_number(public_id),
+            customer + 1,
+            status.value,
+            reason.value if reason else None,
+            total,
+            currency,
+        )
         yield OrderRows((*order, _at(seconds)), items)

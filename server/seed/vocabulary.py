@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.orders import OrderStatus
+from models.orders import CancelReason, OrderStatus
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -159,10 +159,11 @@ REVIEW_DETAILS = (
 RATING_WEIGHTS = (4, 6, 12, 33, 45)
 ITEM_COUNT_WEIGHTS = (45, 30, 15, 10)
 QUANTITY_WEIGHTS = (60, 22, 10, 5, 3)
-STATUS_WEIGHTS = {
-    OrderStatus.PENDING: 10,
-    OrderStatus.PAID: 15,
-    OrderStatus.SHIPPED: 15,
-    OrderStatus.DELIVERED: 50,
-    OrderStatus.CANCELLED: 10,
+# The history ended long ago: an order left unpaid in it has expired by now.
+STATUS_WEIGHTS: dict[tuple[OrderStatus, CancelReason | None], int] = {
+    (OrderStatus.PAID, None): 15,
+    (OrderStatus.SHIPPED, None): 15,
+    (OrderStatus.DELIVERED, None): 50,
+    (OrderStatus.CANCELLED, CancelReason.EXPIRED): 10,
+    (OrderStatus.CANCELLED, CancelReason.CUSTOMER): 10,
 }
