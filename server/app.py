@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not manage_database:
             yield
+            await graphql.persisted.close()
             return
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             await auth.keys.ensure()
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             # (benchmarks/, issue 2), with the same peak memory.
             gc.set_threshold(50_000, 50, 1_000)
             yield
+        await graphql.persisted.close()
 
     app = Starlette(
         debug=False,

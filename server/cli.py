@@ -86,6 +86,7 @@ def _with_database(settings: Settings, name: str, work: Callable[[], Awaitable[s
     from auth.accounts import AccountError
     from auth.clients import ClientError
     from server.database import pending_migrations, tortoise_config
+    from server.persisted import ManifestError
 
     async def run() -> int:
         await Tortoise.init(config=tortoise_config(settings.database_url))
@@ -98,7 +99,7 @@ def _with_database(settings: Settings, name: str, work: Callable[[], Awaitable[s
                 return 1
             print(await work())
             return 0
-        except (AccountError, ClientError) as error:
+        except (AccountError, ClientError, ManifestError) as error:
             print(f"{name}: {error}", file=sys.stderr)
             return 1
         finally:
@@ -166,6 +167,24 @@ def _rotate_keys(args: argparse.Namespace, settings: Settings) -> int:
     return _with_database(settings, "rotate-keys", work)
 
 
+def _register_operations(args: argparse.Namespace, settings: Settings) -> int:
+    from schema import schema
+    from server.persisted import ManifestError, read_manifest, register_operations
+
+    operations = []
+    for file in args.file:
+        try:
+            operations += read_manifest(Path(file).read_bytes(), schema._schema)
+        except (OSError, ManifestError) as error:
+            print(f"register-operations: {file}: {error}", file=sys.stderr)
+            return 1
+
+    async def work() -> str:
+        return json.dumps(await register_operations(operations))
+
+    return _with_database(settings, "register-operations", work)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="storefront", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -227,6 +246,13 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "rotate-keys", help="start signing with a new key (the old one stays valid until expiry)"
     ).set_defaults(handler=_rotate_keys)
+
+    register = commands.add_parser(
+        "register-operations",
+        help="add a persisted-query manifest (Apollo's or Relay's) to the allow-list",
+    )
+    register.add_argument("file", nargs="+", help="manifest JSON files, registered together")
+    register.set_defaults(handler=_register_operations)
     return parser
 
 

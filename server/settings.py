@@ -59,6 +59,12 @@ class Settings:
     oauth_jwks_refetch_seconds: int = 60
     access_token_seconds: int = 900
     refresh_token_seconds: int = 30 * 24 * 3600
+    # `auto` (automatic persisted queries), `only` (the registered allow-list) or `off`.
+    persisted_queries: str = "auto"
+    # How long Redis keeps an automatically persisted query after its last registration.
+    persisted_query_ttl: int = 24 * 3600
+    # Cache-Control of a successful GET /graphql without a bearer token (what a CDN keeps).
+    get_cache_control: str = "public, max-age=60"
 
     @property
     def oauth_allow_http(self) -> bool:
@@ -137,6 +143,19 @@ def _staff_claim(value: str) -> str:
     return value.strip()
 
 
+def _persisted_queries(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in {"auto", "only", "off"}:
+        raise ValueError(f"must be auto, only or off, got {value!r}")
+    return mode
+
+
+def _header_value(value: str) -> str:
+    if not value.strip() or any(ord(character) < 32 for character in value):
+        raise ValueError(f"must be a header value on one line, got {value!r}")
+    return value.strip()
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
@@ -204,6 +223,15 @@ def load_settings(
         ),
         refresh_token_seconds=_parse(
             config, "OAUTH_REFRESH_TOKEN_SECONDS", _positive_int, base.refresh_token_seconds
+        ),
+        persisted_queries=_parse(
+            config, "PERSISTED_QUERIES", _persisted_queries, base.persisted_queries
+        ),
+        persisted_query_ttl=_parse(
+            config, "PERSISTED_QUERY_TTL", _positive_int, base.persisted_query_ttl
+        ),
+        get_cache_control=_parse(
+            config, "GET_CACHE_CONTROL", _header_value, base.get_cache_control
         ),
         oauth_server=oauth_server,
         oauth_server_issuer=server_issuer,
