@@ -46,7 +46,7 @@ async def drop_search_index(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [('storefront', '0004_orders_hold_and_public_id')]
+    dependencies = [('storefront', '0006_persisted_operations')]
 
     initial = False
 

@@ -6,4 +6,5 @@ MODEL_MODULES = [
     "models.reviews",
     "models.orders",
     "models.oauth",
+    "models.persisted",
 ]

@@ -40,6 +40,7 @@ def create_app(
         if not manage_database:
             async with sweeping():
                 yield
+            await graphql.persisted.close()
             return
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             await auth.keys.ensure()
@@ -54,6 +55,7 @@ def create_app(
             gc.set_threshold(50_000, 50, 1_000)
             async with sweeping():
                 yield
+        await graphql.persisted.close()
 
     app = Starlette(
         debug=False,

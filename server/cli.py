@@ -88,6 +88,7 @@ def _with_database(settings: Settings, name: str, work: Callable[[], Awaitable[s
     from auth.accounts import AccountError
     from auth.clients import ClientError
     from server.database import pending_migrations, tortoise_config
+    from server.persisted import ManifestError
 
     async def run() -> int:
         await Tortoise.init(config=tortoise_config(settings.database_url))
@@ -100,7 +101,7 @@ def _with_database(settings: Settings, name: str, work: Callable[[], Awaitable[s
                 return 1
             print(await work())
             return 0
-        except (AccountError, ClientError) as error:
+        except (AccountError, ClientError, ManifestError) as error:
             print(f"{name}: {error}", file=sys.stderr)
             return 1
         finally:
@@ -179,6 +180,24 @@ def _expire_orders(args: argparse.Namespace, settings: Settings) -> int:
     return _with_database(settings, "expire-orders", work)
 
 
+def _register_operations(args: argparse.Namespace, settings: Settings) -> int:
+    from schema import schema
+    from server.persisted import ManifestError, read_manifest, register_operations
+
+    operations = []
+    for file in args.file:
+        try:
+            operations += read_manifest(Path(file).read_bytes(), schema._schema)
+        except (OSError, ManifestError) as error:
+            print(f"register-operations: {file}: {error}", file=sys.stderr)
+            return 1
+
+    async def work() -> str:
+        return json.dumps(await register_operations(operations))
+
+    return _with_database(settings, "register-operations", work)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="storefront", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -246,6 +265,12 @@ def _parser() -> argparse.ArgumentParser:
         help="cancel unpaid orders whose hold is over and return their stock, once "
         '(for cron); prints {"expired": N, "units_restocked": N}',
     ).set_defaults(handler=_expire_orders)
+    register = commands.add_parser(
+        "register-operations",
+        help="add a persisted-query manifest (Apollo's or Relay's) to the allow-list",
+    )
+    register.add_argument("file", nargs="+", help="manifest JSON files, registered together")
+    register.set_defaults(handler=_register_operations)
     return parser
 
 

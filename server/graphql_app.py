@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import MissingQueryError
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.schema import Schema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -39,6 +40,7 @@ from server.graphql_http import (
     params_from_body,
     params_from_query_string,
 )
+from server.persisted import PersistedQueries, Resolution, persisted_queries
 from server.ratelimit import Budget, RateLimits, Refusal, caller_key, client_address
 from server.settings import Settings
 
@@ -48,6 +50,11 @@ _OPERATIONS = {
     "GET": frozenset({OperationType.QUERY}),
     "POST": frozenset({OperationType.QUERY, OperationType.MUTATION}),
 }
+_PERSISTED_PARAMETERS = ("extensions", "doc_id", "id")
+# Errors that mean the document itself is wrong: such a document is not persisted.
+_INVALID_DOCUMENT = frozenset({"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED"})
+# A GET response a cache may not keep: one with a token, an error or a refusal.
+_UNCACHEABLE = "private, no-store"
 # Status of a response without data under application/graphql-response+json, by the
 # code of its error: the client's fault unless the server failed.
 _SERVER_FAILURES = {"INTERNAL_SERVER_ERROR": 500, "SERVICE_UNAVAILABLE": 503}
@@ -64,6 +71,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self.settings = settings
         self.rate_limits = rate_limits
         self.graphql_schema = schema._schema
+        self.persisted: PersistedQueries = persisted_queries(settings)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -80,6 +88,12 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_response(request)
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # A GET naming a persisted query (hash or id, no `query`) is a GraphQL request,
+        # whatever its Accept header says.
+        named = any(request.query_params.get(name) for name in _PERSISTED_PARAMETERS)
+        return not named and super().should_render_graphql_ide(request)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -121,13 +135,19 @@ class GraphQLApp(GraphQL[Context, None]):
                 if request.method == "GET"
                 else params_from_body(request.headers.get("content-type"), await request.body())
             )
-            return await self.execute(request, params, media_type)
+            response = await self.execute(request, params, media_type)
         except RequestError as error:
-            return error.response(media_type)
+            response = error.response(media_type)
+        if request.method == "GET" and "cache-control" not in response.headers:
+            response.headers["Cache-Control"] = _UNCACHEABLE
+        return response
 
     async def execute(self, request: Request, params: GraphQLParams, media_type: str) -> Response:
+        resolution = await self.persisted.resolve(
+            params.query, params.extensions, params.document_id
+        )
         # The spec wants an error here; Strawberry would run the first operation.
-        if params.operation_name is None and _operation_count(params.query) > 1:
+        if params.operation_name is None and _operation_count(resolution.query) > 1:
             raise _no_operation(None)
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, sub_response)
@@ -135,7 +155,7 @@ class GraphQLApp(GraphQL[Context, None]):
         cost = (
             operation_cost(
                 self.graphql_schema,
-                params.query,
+                resolution.query,
                 params.operation_name,
                 params.variables,
                 self.settings,
@@ -148,7 +168,7 @@ class GraphQLApp(GraphQL[Context, None]):
             return _rate_limited(refusal, media_type)
         try:
             result = await self.schema.execute(
-                params.query,
+                resolution.query,
                 variable_values=params.variables,
                 context_value=context,
                 operation_name=params.operation_name,
@@ -164,7 +184,29 @@ class GraphQLApp(GraphQL[Context, None]):
         if wants_cost and cost is not None:
             budget = await self.rate_limits.cost_budget(caller) if caller else None
             result.extensions = {**(result.extensions or {}), "cost": self._cost(cost, budget)}
-        return self.result_response(result, media_type, sub_response)
+        await self._remember(resolution, result)
+        response = self.result_response(result, media_type, sub_response)
+        if request.method == "GET" and self._cacheable(request, result, response):
+            response.headers["Cache-Control"] = self.settings.get_cache_control
+            response.headers.add_vary_header("Accept")
+            response.headers.add_vary_header("Authorization")
+        return response
+
+    async def _remember(self, resolution: Resolution, result: ExecutionResult) -> None:
+        """Persist an automatically persisted document once it proved valid."""
+        codes = {(error.extensions or {}).get("code") for error in result.errors or []}
+        if resolution.register is not None and not codes & _INVALID_DOCUMENT:
+            await self.persisted.remember(resolution)
+
+    @staticmethod
+    def _cacheable(request: Request, result: ExecutionResult, response: Response) -> bool:
+        """Anonymous and complete: the same answer for anyone who asks within max-age."""
+        return (
+            "authorization" not in request.headers
+            and not result.errors
+            and response.status_code == 200
+            and "cache-control" not in response.headers
+        )
 
     async def _caller(self, request: Request, context: Context) -> str:
         """Whose budgets the request spends (see `server.ratelimit.caller_key`)."""

@@ -60,10 +60,14 @@ def content_type(media_type: str) -> str:
 
 @dataclass(frozen=True)
 class GraphQLParams:
-    query: str
+    """`query` is None only for a persisted query: a hash in `extensions.persistedQuery`
+    (Apollo) or a registered operation's id in `doc_id` or `id` (Relay)."""
+
+    query: str | None
     variables: dict[str, Any] | None
     operation_name: str | None
     extensions: dict[str, Any] | None
+    document_id: str | None = None
 
 
 def _media_range(part: str) -> tuple[str, dict[str, str]]:
@@ -145,8 +149,7 @@ def params_from_body(content_type_header: str | None, body: bytes) -> GraphQLPar
 def params_from_query_string(query_params: Mapping[str, str]) -> GraphQLParams:
     """The parameters of a GET: `variables` and `extensions` are JSON in the URL."""
     data: dict[str, object] = {
-        "query": query_params.get("query"),
-        "operationName": query_params.get("operationName"),
+        name: query_params.get(name) for name in ("query", "operationName", "doc_id", "id")
     }
     for name in ("variables", "extensions"):
         value = query_params.get(name)
@@ -156,23 +159,37 @@ def params_from_query_string(query_params: Mapping[str, str]) -> GraphQLParams:
 
 def _params(data: Mapping[str, object]) -> GraphQLParams:
     query = data.get("query")
-    if query is None or query == "":
-        raise RequestError(400, "The request has no `query`: send the GraphQL document in it")
-    if not isinstance(query, str):
+    if query is not None and not isinstance(query, str):
         raise RequestError(400, f"`query` must be a string, got {_json_type(query)}")
     variables = _object_or_null(data, "variables")
     extensions = _object_or_null(data, "extensions")
+    document_id = _document_id(data)
+    if not query and document_id is None and "persistedQuery" not in (extensions or {}):
+        raise RequestError(400, "The request has no `query`: send the GraphQL document in it")
     operation_name = data.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
         raise RequestError(
             400, f"`operationName` must be a string or null, got {_json_type(operation_name)}"
         )
     return GraphQLParams(
-        query=query,
+        query=query or None,
         variables=variables,
         operation_name=operation_name or None,
         extensions=extensions,
+        document_id=document_id,
     )
+
+
+def _document_id(data: Mapping[str, object]) -> str | None:
+    """Relay's id of a persisted operation: `doc_id`, or `id` in older network layers."""
+    for name in ("doc_id", "id"):
+        value = data.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value:
+            raise RequestError(400, f"`{name}` must be a non-empty string, got {_json_type(value)}")
+        return value
+    return None
 
 
 def _object_or_null(data: Mapping[str, object], name: str) -> dict[str, Any] | None:

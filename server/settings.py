@@ -75,6 +75,12 @@ class Settings:
     rate_limit_cost: str | None = None
     # Peers whose X-Forwarded-For (and -Proto) are believed: IPs, CIDRs, or "*".
     forwarded_allow_ips: tuple[str, ...] = ()
+    # `auto` (automatic persisted queries), `only` (the registered allow-list) or `off`.
+    persisted_queries: str = "auto"
+    # How long Redis keeps an automatically persisted query after its last registration.
+    persisted_query_ttl: int = 24 * 3600
+    # Cache-Control of a successful GET /graphql without a bearer token (what a CDN keeps).
+    get_cache_control: str = "public, max-age=60"
 
     @property
     def oauth_allow_http(self) -> bool:
@@ -188,6 +194,19 @@ def _networks(value: str) -> tuple[str, ...]:
     return items
 
 
+def _persisted_queries(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in {"auto", "only", "off"}:
+        raise ValueError(f"must be auto, only or off, got {value!r}")
+    return mode
+
+
+def _header_value(value: str) -> str:
+    if not value.strip() or any(ord(character) < 32 for character in value):
+        raise ValueError(f"must be a header value on one line, got {value!r}")
+    return value.strip()
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
@@ -283,6 +302,15 @@ def load_settings(
         rate_limit_cost=rate_limit_cost,
         forwarded_allow_ips=_parse(
             config, "FORWARDED_ALLOW_IPS", _networks, base.forwarded_allow_ips
+        ),
+        persisted_queries=_parse(
+            config, "PERSISTED_QUERIES", _persisted_queries, base.persisted_queries
+        ),
+        persisted_query_ttl=_parse(
+            config, "PERSISTED_QUERY_TTL", _positive_int, base.persisted_query_ttl
+        ),
+        get_cache_control=_parse(
+            config, "GET_CACHE_CONTROL", _header_value, base.get_cache_control
         ),
         oauth_server=oauth_server,
         oauth_server_issuer=server_issuer,
