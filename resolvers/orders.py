@@ -26,10 +26,11 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from auth.resource import Viewer
+from events import Broker
 from loaders import Loaders
 from models.catalog import Product
 from models.orders import Order, OrderItem, OrderStatus
-from resolvers.errors import Forbidden, Unauthenticated
+from resolvers.errors import Forbidden, NotFound, Unauthenticated
 from resolvers.pagination import Limits, ListOrder, Page, PageArgs, keyset_page
 from resolvers.problems import Problem, ProblemCode, Rejected, check_text, reject
 
@@ -113,6 +114,16 @@ async def find_order(viewer: Viewer | None, loaders: Loaders, order_id: int) -> 
     return order
 
 
+async def followable_order(viewer: Viewer | None, loaders: Loaders, order_id: int) -> Order:
+    """The order whose status changes `viewer` may follow: their own (`orders:read`), or
+    any for staff. Someone else's order is NOT_FOUND, exactly like a missing one."""
+    reader = _require_reader(viewer)
+    order: Order | None = await loaders.order_by_id.load(order_id)
+    if order is None or (order.customer_id != reader.user_id and not manages_orders(reader)):
+        raise NotFound("No order with this ID is visible to you")
+    return order
+
+
 # ---------------------------------------------------------------- checkout
 
 
@@ -154,7 +165,11 @@ def _check_order(lines: Sequence[OrderLine], idempotency_key: str | None) -> lis
 
 
 async def place_order(
-    customer_id: int, lines: Sequence[OrderLine], idempotency_key: str | None, currency: str
+    customer_id: int,
+    lines: Sequence[OrderLine],
+    idempotency_key: str | None,
+    currency: str,
+    broker: Broker,
 ) -> Order:
     """Place an order, all or nothing; `Rejected` when the user must change something.
 
@@ -169,12 +184,14 @@ async def place_order(
     if first is not None:
         return first
     try:
-        return await _place(customer_id, lines, idempotency_key, currency)
+        order = await _place(customer_id, lines, idempotency_key, currency)
     except IntegrityError:
         first = await _first_with_key(customer_id, idempotency_key)
         if first is None:
             raise
         return first
+    await broker.publish_inventory((line.product_id, -line.quantity) for line in lines)
+    return order
 
 
 async def _first_with_key(customer_id: int, idempotency_key: str | None) -> Order | None:
@@ -268,17 +285,17 @@ async def _take_stock(
 # ---------------------------------------------------------------- status changes
 
 
-async def cancel_order(viewer: Viewer, order_id: int) -> Order:
+async def cancel_order(viewer: Viewer, order_id: int, broker: Broker) -> Order:
     """Cancel one's own order (staff: any order) while PENDING or PAID; stock comes back."""
     order = await _existing(order_id)
     if order.customer_id != viewer.user_id and not manages_orders(viewer):
         raise Forbidden("This order belongs to someone else")
-    return await _move(order, OrderStatus.CANCELLED, ("input", "id"))
+    return await _move(order, OrderStatus.CANCELLED, ("input", "id"), broker)
 
 
-async def update_order_status(order_id: int, status: OrderStatus) -> Order:
+async def update_order_status(order_id: int, status: OrderStatus, broker: Broker) -> Order:
     """Move an order's status forward (staff; the caller checks). See the module's rules."""
-    return await _move(await _existing(order_id), status, ("input", "status"))
+    return await _move(await _existing(order_id), status, ("input", "status"), broker)
 
 
 async def _existing(order_id: int) -> Order:
@@ -295,8 +312,9 @@ def _sources(target: OrderStatus) -> tuple[OrderStatus, ...]:
     return _FORWARD[: _FORWARD.index(target)]
 
 
-async def _move(order: Order, target: OrderStatus, field: Sequence[str]) -> Order:
+async def _move(order: Order, target: OrderStatus, field: Sequence[str], broker: Broker) -> Order:
     now = timezone.now()
+    restocked: dict[int, int] = {}
     async with in_transaction() as connection:
         moved = (
             await Order.filter(id=order.id, status__in=_sources(target))
@@ -307,7 +325,8 @@ async def _move(order: Order, target: OrderStatus, field: Sequence[str]) -> Orde
             current = await Order.filter(id=order.id).using_db(connection).get()
             raise reject(field, _refusal(current, target), ProblemCode.INVALID_STATUS_TRANSITION)
         if target is OrderStatus.CANCELLED:
-            await _restock(order.id, connection)
+            restocked = await _restock(order.id, connection)
+    await broker.publish_order_status(order.id, restocked.items())
     order.status = target
     order.updated_at = now
     return order
@@ -322,8 +341,9 @@ def _refusal(order: Order, target: OrderStatus) -> str:
     return f"Order {order.number} is {order.status.value} and cannot become {target.value}: {rule}"
 
 
-async def _restock(order_id: int, connection: BaseDBAsyncClient) -> None:
-    """Return every item's quantity to stock; items of deleted products have none."""
+async def _restock(order_id: int, connection: BaseDBAsyncClient) -> dict[int, int]:
+    """Return every item's quantity to stock; items of deleted products have none.
+    The quantities returned, by product id."""
     quantities: dict[int, int] = {}
     items = (
         await OrderItem.filter(order_id=order_id, product_id__isnull=False)
@@ -338,3 +358,4 @@ async def _restock(order_id: int, connection: BaseDBAsyncClient) -> None:
             .using_db(connection)
             .update(stock=F("stock") + quantities[product_id])
         )
+    return quantities

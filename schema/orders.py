@@ -255,6 +255,7 @@ class OrdersMutation:
                 _lines(input.items),
                 input.idempotency_key,
                 info.context.settings.currency,
+                info.context.broker,
             ),
             _order_fields,
         )
@@ -268,7 +269,7 @@ class OrdersMutation:
         return await mutation_payload(
             info,
             CancelOrderPayload,
-            orders.cancel_order(viewer, id_of(input.id, "Order", "input.id")),
+            orders.cancel_order(viewer, id_of(input.id, "Order", "input.id"), info.context.broker),
             _order_fields,
         )
 
@@ -284,6 +285,8 @@ class OrdersMutation:
         return await mutation_payload(
             info,
             UpdateOrderStatusPayload,
-            orders.update_order_status(id_of(input.id, "Order", "input.id"), input.status),
+            orders.update_order_status(
+                id_of(input.id, "Order", "input.id"), input.status, info.context.broker
+            ),
             _order_fields,
         )

@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 from tortoise.contrib.starlette import RegisterTortoise
 
+from events import make_broker
 from schema import schema
 from server import graphiql
 from server.database import tortoise_config
@@ -18,16 +19,34 @@ from server.health import healthz, readyz
 from server.middleware import middleware
 from server.oauth import build_auth, oauth_routes
 from server.settings import Settings, load_settings
+from server.websocket import GOING_AWAY
 
 
 def create_app(settings: Settings | None = None, *, manage_database: bool = True) -> Starlette:
     """Build the app. `manage_database=False` leaves Tortoise to the caller (tests)."""
     settings = settings or load_settings()
-    graphql = GraphQLApp(schema, settings)
+    broker = make_broker(
+        settings.redis_url,
+        queue_size=settings.subscription_queue_size,
+        timeout=settings.redis_timeout,
+    )
+    graphql = GraphQLApp(schema, settings, broker)
     auth = build_auth(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await broker.start()
+        try:
+            async with _database(app, settings, manage_database):
+                yield
+        finally:
+            await graphql.connections.close_all(GOING_AWAY, "The server is shutting down")
+            await broker.close()
+
+    @asynccontextmanager
+    async def _database(
+        app: Starlette, settings: Settings, manage_database: bool
+    ) -> AsyncIterator[None]:
         if not manage_database:
             yield
             return
@@ -60,4 +79,5 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
     )
     app.state.settings = settings
     app.state.auth = auth
+    app.state.broker = broker
     return app

@@ -29,6 +29,14 @@ def _log_config(level: str) -> dict[str, Any]:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    if args.workers > 1 and not args.reload and not settings.redis_url:
+        print(
+            f"storefront: warning: {args.workers} workers without REDIS_URL: each worker has "
+            "its own event broker, so a subscriber hears only the events of mutations its "
+            "own worker ran. Set REDIS_URL for live events across workers and instances.",
+            file=sys.stderr,
+        )
+
     uvicorn.run(
         "server.app:create_app",
         factory=True,

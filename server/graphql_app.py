@@ -2,7 +2,7 @@
 
 Over HTTP the view speaks the GraphQL-over-HTTP spec itself (`server.graphql_http`):
 Strawberry's own handling answers some malformed requests with plain text or a 500.
-WebSocket connections are Strawberry's.
+WebSocket connections speak graphql-transport-ws through `server.websocket`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from events import Broker
 from loaders import Loaders
 from schema.limits import parse_document
 from server.context import Context
@@ -39,6 +40,7 @@ from server.graphql_http import (
     params_from_query_string,
 )
 from server.settings import Settings
+from server.websocket import Connections, TextWebSocketAdapter, TransportWSHandler
 
 logger = logging.getLogger(__name__)
 
@@ -52,14 +54,21 @@ _SERVER_FAILURES = {"INTERNAL_SERVER_ERROR": 500, "SERVICE_UNAVAILABLE": 503}
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, schema: BaseSchema, settings: Settings) -> None:
+    websocket_adapter_class = TextWebSocketAdapter
+    graphql_transport_ws_handler_class = TransportWSHandler
+
+    def __init__(self, schema: BaseSchema, settings: Settings, broker: Broker) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            # Ours counts subscriptions and answers with a code (server.websocket).
+            max_subscriptions_per_connection=None,
         )
         self.settings = settings
+        self.broker = broker
+        self.connections = Connections()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -72,6 +81,7 @@ class GraphQLApp(GraphQL[Context, None]):
             loaders=Loaders(),
             authorization=request.headers.get("authorization"),
             resource=request.app.state.auth.resource,
+            broker=self.broker,
         )
 
     async def render_graphql_ide(self, request: Request) -> Response:

@@ -59,6 +59,12 @@ class Settings:
     oauth_jwks_refetch_seconds: int = 60
     access_token_seconds: int = 900
     refresh_token_seconds: int = 30 * 24 * 3600
+    # Subscriptions (WebSocket, graphql-transport-ws) and the event broker.
+    max_subscriptions_per_connection: int = 20
+    max_connections_per_caller: int = 10
+    subscription_queue_size: int = 100
+    subscription_auth_seconds: int = 5
+    redis_timeout: float = 2.0
 
     @property
     def oauth_allow_http(self) -> bool:
@@ -89,6 +95,13 @@ def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
         raise ValueError(f"must be a positive integer, got {value!r}")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not 0 < number < float("inf"):
+        raise ValueError(f"must be a positive number, got {value!r}")
     return number
 
 
@@ -205,6 +218,22 @@ def load_settings(
         refresh_token_seconds=_parse(
             config, "OAUTH_REFRESH_TOKEN_SECONDS", _positive_int, base.refresh_token_seconds
         ),
+        max_subscriptions_per_connection=_parse(
+            config,
+            "MAX_SUBSCRIPTIONS_PER_CONNECTION",
+            _positive_int,
+            base.max_subscriptions_per_connection,
+        ),
+        max_connections_per_caller=_parse(
+            config, "MAX_CONNECTIONS_PER_CALLER", _positive_int, base.max_connections_per_caller
+        ),
+        subscription_queue_size=_parse(
+            config, "SUBSCRIPTION_QUEUE_SIZE", _positive_int, base.subscription_queue_size
+        ),
+        subscription_auth_seconds=_parse(
+            config, "SUBSCRIPTION_AUTH_SECONDS", _positive_int, base.subscription_auth_seconds
+        ),
+        redis_timeout=_parse(config, "REDIS_TIMEOUT", _positive_float, base.redis_timeout),
         oauth_server=oauth_server,
         oauth_server_issuer=server_issuer,
         oauth_issuer=issuer,
