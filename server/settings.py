@@ -61,7 +61,7 @@ class Settings:
     refresh_token_seconds: int = 30 * 24 * 3600
     # Subscriptions (WebSocket, graphql-transport-ws) and the event broker.
     max_subscriptions_per_connection: int = 20
-    max_connections_per_caller: int = 10
+    max_connections_per_caller: int = 20
     subscription_queue_size: int = 100
     subscription_auth_seconds: int = 5
     redis_timeout: float = 2.0

@@ -255,6 +255,20 @@ async def test_the_socket_of_an_expiring_token_closes_with_4403(settings: Settin
     assert time.monotonic() - started < 10
 
 
+async def test_the_socket_of_a_revoked_token_closes_with_4403(settings: Settings) -> None:
+    async with shop_for(replace(settings, subscription_auth_seconds=1)) as shop:
+        token = await shop.token()
+        async with connect(shop.http, token) as socket:
+            await socket.subscribe("1", INVENTORY, {})
+            revoked = await shop.http.post(
+                "/oauth/revoke", data={"token": token, "client_id": shop.web_client_id}
+            )
+            assert revoked.status_code == 200
+            code, reason = await socket.closed(seconds=20)
+    assert code == 4403
+    assert "not valid" in reason
+
+
 async def test_subscriptions_per_connection_are_limited(settings: Settings) -> None:
     limited = replace(settings, max_subscriptions_per_connection=2)
     async with shop_for(limited) as shop, connect(shop.http) as socket:
@@ -527,3 +541,19 @@ async def test_sigterm_closes_open_sockets(db: str, tmp_path: Path) -> None:
     finally:
         stop_server(process)
     assert code in {1001, 1012}, code
+
+
+def test_serve_says_when_events_will_not_cross_workers(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import uvicorn
+
+    from server import cli
+
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert cli.main(["serve", "--workers", "3"]) == 0
+    assert "3 workers without REDIS_URL" in capsys.readouterr().err
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert cli.main(["serve", "--workers", "3"]) == 0
+    assert "REDIS_URL" not in capsys.readouterr().err
