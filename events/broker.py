@@ -266,13 +266,6 @@ class RedisBroker(Broker):
         """Start the reader; returns at once (Redis may be down now and come later)."""
         self._reader = asyncio.create_task(self._read_forever(), name="storefront-events")
 
-    async def wait_connected(self, seconds: float) -> bool:
-        """Whether the reader is subscribed within `seconds`."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._connected.wait()
-        return self._connected.is_set()
-
     async def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
