@@ -125,8 +125,10 @@ class _Stream(AsyncIterator[T]):
             payload = await self._render(event, context)
             if payload is not None:
                 await prefetch(context, [payload], self._selections)
-                # Fields that load for themselves read the event's rows too.
-                self._connection.loaders = context.loaders
+                # A field that loads for itself (none should: prefetch loads what the
+                # selection asks) reads afresh, not what the connection cached earlier.
+                # Not the event's loaders: the end of an operation clears its context's.
+                self._connection.loaders = Loaders()
                 return payload
 
     async def aclose(self) -> None:

@@ -65,6 +65,9 @@ class GraphQLApp(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             # Ours counts subscriptions and answers with a code (server.websocket).
             max_subscriptions_per_connection=None,
+            # Browser apps that may call the API may subscribe too (the token travels in
+            # connection_init, not in a cookie, so no other page can borrow it).
+            allowed_origins=settings.cors_origins,
         )
         self.settings = settings
         self.broker = broker

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import signal
 import subprocess
@@ -20,9 +21,10 @@ from typing import Any
 
 import httpx
 import pytest
-from httpx_ws import WebSocketDisconnect, aconnect_ws
+from httpx_ws import WebSocketDisconnect, WebSocketUpgradeError, aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 
+from events import EventsUnavailable
 from models.catalog import Category, Product
 from schema.relay import to_global_id
 from server.settings import Settings
@@ -267,6 +269,26 @@ async def test_the_socket_of_a_revoked_token_closes_with_4403(settings: Settings
             code, reason = await socket.closed(seconds=20)
     assert code == 4403
     assert "not valid" in reason
+
+
+async def handshake(http: httpx.AsyncClient, origin: str) -> bool:
+    """Whether a browser page on `origin` may open the WebSocket."""
+    accepted = False
+    try:
+        async with aconnect_ws(
+            "/graphql", http, subprotocols=[PROTOCOL], headers={"Origin": origin}
+        ):
+            accepted = True
+    except* (WebSocketUpgradeError, WebSocketDisconnect):
+        pass
+    return accepted
+
+
+async def test_pages_of_the_allowed_origins_may_subscribe(settings: Settings) -> None:
+    allowed = replace(settings, cors_origins=("https://shop.example",))
+    async with shop_for(allowed) as shop:
+        assert await handshake(shop.http, "https://shop.example")
+        assert not await handshake(shop.http, "https://elsewhere.example")
 
 
 async def test_subscriptions_per_connection_are_limited(settings: Settings) -> None:
@@ -557,3 +579,30 @@ def test_serve_says_when_events_will_not_cross_workers(
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
     assert cli.main(["serve", "--workers", "3"]) == 0
     assert "REDIS_URL" not in capsys.readouterr().err
+
+
+async def test_publishing_without_redis_is_counted_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from events.broker import PUBLISHED, RedisBroker
+
+    def failed() -> float:
+        return PUBLISHED.labels("inventory", "failed")._value.get()
+
+    broker = RedisBroker(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
+    await broker.start()
+    before = failed()
+    try:
+        with caplog.at_level(logging.ERROR, logger="storefront.events"):
+            started = time.monotonic()
+            for _ in range(3):
+                await broker.publish_inventory([(1, -1)])
+            assert time.monotonic() - started < 1  # known down: no wait per publish
+        with pytest.raises(EventsUnavailable):
+            broker.listen("inventory")
+    finally:
+        await broker.close()
+    assert failed() - before == 3
+    assert [r.getMessage() for r in caplog.records].count(
+        "events: cannot publish to Redis (not connected); events are lost until it is back"
+    ) == 1
