@@ -14,6 +14,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from events import Broker
 from loaders import Loaders
 from loaders.pagination import Window
 from models.catalog import Category, Product
@@ -349,20 +350,26 @@ async def _save_product(changes: ProductChanges, product: Product | None) -> Pro
         raise Rejected(conflicts or [taken]) from None
 
 
-async def create_product(changes: ProductChanges, *, default_currency: str) -> Product:
+async def create_product(
+    changes: ProductChanges, broker: Broker, *, default_currency: str
+) -> Product:
     """A new product; its slug comes from its name unless given."""
     if changes.slug is None and changes.name and changes.name.strip():
         changes = replace(changes, slug=await _free_slug(changes.name))
-    return await _save_product(
+    created = await _save_product(
         replace(changes, currency=changes.currency or default_currency), None
     )
+    await broker.publish_inventory([(created.id, created.stock)])
+    return created
 
 
-async def update_product(product_id: int, changes: ProductChanges) -> Product:
+async def update_product(product_id: int, changes: ProductChanges, broker: Broker) -> Product:
     product = await Product.get_or_none(id=product_id)
     if product is None:
         raise reject(("input", "id"), "No such product", ProblemCode.NOT_FOUND)
-    return await _save_product(changes, product)
+    updated = await _save_product(changes, product)
+    await broker.publish_inventory([(updated.id, updated.stock - product.stock)])
+    return updated
 
 
 async def delete_product(product_id: int) -> Product:

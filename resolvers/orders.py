@@ -39,11 +39,12 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from auth.resource import Viewer
+from events import Broker
 from loaders import Loaders
 from models.accounts import User
 from models.catalog import Product
 from models.orders import CancelReason, Order, OrderItem, OrderStatus
-from resolvers.errors import Forbidden, Unauthenticated
+from resolvers.errors import Forbidden, NotFound, Unauthenticated
 from resolvers.pagination import Limits, ListOrder, Page, PageArgs, keyset_page
 from resolvers.problems import Problem, ProblemCode, Rejected, check_text, reject
 
@@ -159,6 +160,15 @@ async def find_order(viewer: Viewer | None, loaders: Loaders, public_id: str) ->
     return found
 
 
+async def followable_order(viewer: Viewer | None, loaders: Loaders, public_id: str) -> Order:
+    """The order whose status changes `viewer` may follow: their own (`orders:read`), or
+    any for staff. Someone else's order is NOT_FOUND, exactly like a missing one."""
+    order = await find_order(viewer, loaders, public_id)
+    if order is None:
+        raise NotFound("No order with this ID is visible to you")
+    return order
+
+
 # ---------------------------------------------------------------- checkout
 
 
@@ -214,6 +224,7 @@ async def place_order(
     lines: Sequence[OrderLine],
     idempotency_key: str | None,
     rules: CheckoutRules,
+    broker: Broker,
 ) -> Order:
     """Place an order, all or nothing; `Rejected` when the user must change something.
 
@@ -226,12 +237,15 @@ async def place_order(
     if problems:
         raise Rejected(problems)
     try:
-        return await _place(customer_id, lines, idempotency_key, rules)
+        order, placed = await _place(customer_id, lines, idempotency_key, rules)
     except IntegrityError:
         first = await _first_with_key(customer_id, idempotency_key)
         if first is None:
             raise
         return first
+    if placed:  # the first order of an idempotency key moved stock; its repeats did not
+        await broker.publish_inventory((line.product_id, -line.quantity) for line in lines)
+    return order
 
 
 async def _first_with_key(
@@ -252,7 +266,8 @@ async def _place(
     lines: Sequence[OrderLine],
     idempotency_key: str | None,
     rules: CheckoutRules,
-) -> Order:
+) -> tuple[Order, bool]:
+    """The order, and whether it is new (not the first one of its idempotency key)."""
     now = timezone.now()
     async with in_transaction() as connection:
         # The customer's other checkouts wait here until this one commits: what they hold
@@ -260,7 +275,7 @@ async def _place(
         await User.filter(id=customer_id).using_db(connection).select_for_update().only("id")
         first = await _first_with_key(customer_id, idempotency_key, connection)
         if first is not None:
-            return first
+            return first, False
         await _check_units_held(customer_id, lines, rules.max_units_held, now, connection)
         products = await _products_for(lines, rules.currency, connection)
         prices = {line.product_id: products[line.product_id].price_minor for line in lines}
@@ -296,7 +311,7 @@ async def _place(
             using_db=connection,
         )
         await _take_stock(lines, products, connection)
-    return order
+    return order, True
 
 
 async def _check_units_held(
@@ -379,22 +394,22 @@ async def _take_stock(
 # ---------------------------------------------------------------- status changes
 
 
-async def cancel_order(viewer: Viewer, public_id: str) -> Order:
+async def cancel_order(viewer: Viewer, public_id: str, broker: Broker) -> Order:
     """Cancel one's own order (staff: any order) while PENDING or PAID; stock comes back.
     Someone else's order is refused exactly as a missing one."""
     order = await Order.get_or_none(public_id=public_id)
     if order is None or not _owns_or_manages(viewer, order.customer_id):
         raise _no_such_order()
     reason = CancelReason.CUSTOMER if order.customer_id == viewer.user_id else CancelReason.STAFF
-    return await _move(order, OrderStatus.CANCELLED, ("input", "id"), reason)
+    return await _move(order, OrderStatus.CANCELLED, ("input", "id"), reason, broker)
 
 
-async def update_order_status(public_id: str, status: OrderStatus) -> Order:
+async def update_order_status(public_id: str, status: OrderStatus, broker: Broker) -> Order:
     """Move an order's status forward (staff; the caller checks). See the module's rules."""
     order = await Order.get_or_none(public_id=public_id)
     if order is None:
         raise _no_such_order()
-    return await _move(order, status, ("input", "status"), CancelReason.STAFF)
+    return await _move(order, status, ("input", "status"), CancelReason.STAFF, broker)
 
 
 def _no_such_order() -> Rejected:
@@ -419,9 +434,10 @@ def _changes(target: OrderStatus, reason: CancelReason, now: datetime) -> dict[s
 
 
 async def _move(
-    order: Order, target: OrderStatus, field: Sequence[str], reason: CancelReason
+    order: Order, target: OrderStatus, field: Sequence[str], reason: CancelReason, broker: Broker
 ) -> Order:
     changes = _changes(target, reason, timezone.now())
+    restocked: dict[int, int] = {}
     async with in_transaction() as connection:
         moved = (
             await Order.filter(id=order.id, status__in=_sources(target))
@@ -432,7 +448,8 @@ async def _move(
             current = await Order.filter(id=order.id).using_db(connection).get()
             raise reject(field, _refusal(current, target), ProblemCode.INVALID_STATUS_TRANSITION)
         if target is OrderStatus.CANCELLED:
-            await _restock([order.id], connection)
+            restocked = await _restock([order.id], connection)
+    await broker.publish_order_status(order.public_id, restocked.items())
     for name, value in changes.items():
         setattr(order, name, value)
     return order
@@ -470,15 +487,19 @@ async def _restock(order_ids: Iterable[int], connection: BaseDBAsyncClient) -> d
 # ---------------------------------------------------------------- holds that end
 
 
-async def expire_orders(now: datetime | None = None) -> Expiry:
+async def expire_orders(broker: Broker, now: datetime | None = None) -> Expiry:
     """Cancel (reason EXPIRED) every PENDING order whose hold ended before `now`, and
-    return its stock; what changed. Safe to run on several instances at once: each order
-    moves in a conditional UPDATE that only one of them can win."""
+    return its stock; what changed, told to `broker` after each batch commits. Safe to
+    run on several instances at once: each order moves in a conditional UPDATE that only
+    one of them can win."""
     now = now or timezone.now()
     orders: list[Order] = []
     restocked: Counter[int] = Counter()
     while True:
         due, batch = await _expire_batch(now)
+        for order in batch.orders:
+            await broker.publish_order_status(order.public_id)
+        await broker.publish_inventory(batch.restocked.items())
         orders += batch.orders
         restocked.update(batch.restocked)
         if due < EXPIRY_BATCH:

@@ -25,6 +25,7 @@ from schema.orders import Order, OrdersMutation, OrdersQuery
 from schema.prefetch import prefetched
 from schema.relay import Node
 from schema.reviews import Review, ReviewsMutation
+from schema.subscriptions import Subscription
 
 
 @strawberry.type
@@ -76,6 +77,7 @@ async def _awaited(value: Any) -> Any:
 schema = StorefrontSchema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     types=[Product, Category, Review, User, Order],
     extensions=[QueryLimits, ErrorCodes, ReleaseRequestData],
     execution_context_class=StorefrontExecutionContext,

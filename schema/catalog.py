@@ -415,7 +415,7 @@ class CatalogMutation:
         return await mutation_payload(
             info,
             CreateProductPayload,
-            catalog.create_product(_changes(input), default_currency=currency),
+            catalog.create_product(_changes(input), info.context.broker, default_currency=currency),
             lambda row: {"product": Product.from_model(row)},
         )
 
@@ -425,7 +425,9 @@ class CatalogMutation:
         return await mutation_payload(
             info,
             UpdateProductPayload,
-            catalog.update_product(id_of(input.id, "Product", "input.id"), _changes(input)),
+            catalog.update_product(
+                id_of(input.id, "Product", "input.id"), _changes(input), info.context.broker
+            ),
             lambda row: {"product": Product.from_model(row)},
         )
 

@@ -300,6 +300,7 @@ class OrdersMutation:
                 _lines(input.items),
                 input.idempotency_key,
                 _checkout_rules(info.context),
+                info.context.broker,
             ),
             _order_fields,
         )
@@ -313,7 +314,7 @@ class OrdersMutation:
         return await mutation_payload(
             info,
             CancelOrderPayload,
-            orders.cancel_order(viewer, order_key(input.id, "input.id")),
+            orders.cancel_order(viewer, order_key(input.id, "input.id"), info.context.broker),
             _order_fields,
         )
 
@@ -329,6 +330,8 @@ class OrdersMutation:
         return await mutation_payload(
             info,
             UpdateOrderStatusPayload,
-            orders.update_order_status(order_key(input.id, "input.id"), input.status),
+            orders.update_order_status(
+                order_key(input.id, "input.id"), input.status, info.context.broker
+            ),
             _order_fields,
         )

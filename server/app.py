@@ -10,6 +10,8 @@ from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 from tortoise.contrib.starlette import RegisterTortoise
 
+from events import make_broker
+from resolvers.orders import expire_orders
 from schema import schema
 from server import graphiql
 from server.database import tortoise_config
@@ -20,6 +22,7 @@ from server.oauth import build_auth, oauth_routes
 from server.ratelimit import RateLimits
 from server.settings import Settings, load_settings
 from server.sweeper import order_sweeper
+from server.websocket import GOING_AWAY
 
 
 def create_app(
@@ -29,18 +32,37 @@ def create_app(
     `sweep_orders=False` leaves expired orders to someone else (`storefront expire-orders`)."""
     settings = settings or load_settings()
     rate_limits = RateLimits(settings)
-    graphql = GraphQLApp(schema, settings, rate_limits)
+    broker = make_broker(
+        settings.redis_url,
+        queue_size=settings.subscription_queue_size,
+        timeout=settings.redis_timeout,
+    )
+    graphql = GraphQLApp(schema, settings, rate_limits, broker)
     auth = build_auth(settings)
 
     def sweeping() -> AbstractAsyncContextManager[None]:
-        return order_sweeper(settings.order_sweep_seconds) if sweep_orders else nullcontext()
+        if not sweep_orders:
+            return nullcontext()
+        return order_sweeper(settings.order_sweep_seconds, lambda: expire_orders(broker))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await broker.start()
+        try:
+            async with _database(app, settings, manage_database):
+                yield
+        finally:
+            await graphql.connections.close_all(GOING_AWAY, "The server is shutting down")
+            await broker.close()
+            await graphql.persisted.close()
+
+    @asynccontextmanager
+    async def _database(
+        app: Starlette, settings: Settings, manage_database: bool
+    ) -> AsyncIterator[None]:
         if not manage_database:
             async with sweeping():
                 yield
-            await graphql.persisted.close()
             return
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             await auth.keys.ensure()
@@ -55,7 +77,6 @@ def create_app(
             gc.set_threshold(50_000, 50, 1_000)
             async with sweeping():
                 yield
-        await graphql.persisted.close()
 
     app = Starlette(
         debug=False,
@@ -74,4 +95,5 @@ def create_app(
     app.state.settings = settings
     app.state.auth = auth
     app.state.rate_limits = rate_limits
+    app.state.broker = broker
     return app

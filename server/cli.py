@@ -29,6 +29,14 @@ def _log_config(level: str) -> dict[str, Any]:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    if args.workers > 1 and not args.reload and not settings.redis_url:
+        print(
+            f"storefront: warning: {args.workers} workers without REDIS_URL: each worker has "
+            "its own event broker, so a subscriber hears only the events of mutations its "
+            "own worker ran. Set REDIS_URL for live events across workers and instances.",
+            file=sys.stderr,
+        )
+
     uvicorn.run(
         "server.app:create_app",
         factory=True,
@@ -170,10 +178,21 @@ def _rotate_keys(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _expire_orders(args: argparse.Namespace, settings: Settings) -> int:
+    from events import make_broker
     from resolvers.orders import expire_orders
 
     async def work() -> str:
-        expiry = await expire_orders()
+        # With REDIS_URL, the instances' subscribers hear of the orders expired here.
+        broker = make_broker(
+            settings.redis_url,
+            queue_size=settings.subscription_queue_size,
+            timeout=settings.redis_timeout,
+        )
+        await broker.start()
+        try:
+            expiry = await expire_orders(broker)
+        finally:
+            await broker.close()
         units = sum(expiry.restocked.values())
         return json.dumps({"expired": len(expiry.orders), "units_restocked": units})
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketState
 
 from auth.errors import AuthenticationError, IdentityProviderUnavailable
 from auth.resource import ResourceServer, Viewer
+from events import Broker
 from loaders import Loaders
 from resolvers.errors import ServiceUnavailable, Unauthenticated
 from server.settings import Settings
@@ -26,6 +29,10 @@ class Context:
     loaders: Loaders = field(default_factory=Loaders)
     authorization: str | None = None
     resource: ResourceServer | None = None
+    # The event broker: mutations publish to it after commit, subscriptions listen.
+    broker: Broker = field(default_factory=Broker)
+    # A WebSocket's `connection_init` payload (Strawberry sets it).
+    connection_params: dict[str, Any] | None = None
     _viewer: Viewer | None = field(default=None, init=False)
     _authenticated: bool = field(default=False, init=False)
 
@@ -39,6 +46,18 @@ class Context:
             self._authenticated = True
         return self._viewer
 
+    def use_authorization(self, authorization: str | None) -> None:
+        """Authenticate with this Authorization value from now on (a WebSocket's token
+        arrives after the connection is made, and is checked again while it lasts)."""
+        self.authorization = authorization
+        self._authenticated = False
+        self._viewer = None
+
+    async def end_connection(self, code: int, reason: str) -> None:
+        """Close the WebSocket this context belongs to (nothing over HTTP)."""
+        if isinstance(self.request, WebSocket):
+            await close_websocket(self.request, code, reason)
+
     async def _authenticate(self) -> Viewer | None:
         if self.resource is None:
             if self.authorization:
@@ -50,3 +69,11 @@ class Context:
             raise Unauthenticated(f"Invalid bearer token: {error}") from None
         except IdentityProviderUnavailable:
             raise ServiceUnavailable("The identity provider cannot be reached") from None
+
+
+async def close_websocket(websocket: WebSocket, code: int, reason: str) -> None:
+    """Close `websocket` unless it is closed already (by the client, or another task)."""
+    if websocket.application_state is WebSocketState.CONNECTED:
+        # RuntimeError: closed meanwhile, which is what was wanted.
+        with contextlib.suppress(RuntimeError):
+            await websocket.close(code, reason)

@@ -2,7 +2,7 @@
 
 Over HTTP the view speaks the GraphQL-over-HTTP spec itself (`server.graphql_http`):
 Strawberry's own handling answers some malformed requests with plain text or a 500.
-WebSocket connections are Strawberry's.
+WebSocket connections speak graphql-transport-ws through `server.websocket`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from events import Broker
 from loaders import Loaders
 from resolvers.errors import ServiceError
 from schema.limits import operation_cost, parse_document
@@ -43,6 +44,7 @@ from server.graphql_http import (
 from server.persisted import PersistedQueries, Resolution, persisted_queries
 from server.ratelimit import Budget, RateLimits, Refusal, caller_key, client_address
 from server.settings import Settings
+from server.websocket import Connections, TextWebSocketAdapter, TransportWSHandler
 
 logger = logging.getLogger(__name__)
 
@@ -61,17 +63,29 @@ _SERVER_FAILURES = {"INTERNAL_SERVER_ERROR": 500, "SERVICE_UNAVAILABLE": 503}
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, schema: Schema, settings: Settings, rate_limits: RateLimits) -> None:
+    websocket_adapter_class = TextWebSocketAdapter
+    graphql_transport_ws_handler_class = TransportWSHandler
+
+    def __init__(
+        self, schema: Schema, settings: Settings, rate_limits: RateLimits, broker: Broker
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.graphiql else None,
             allow_queries_via_get=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            # Ours counts subscriptions and answers with a code (server.websocket).
+            max_subscriptions_per_connection=None,
+            # Browser apps that may call the API may subscribe too (the token travels in
+            # connection_init, not in a cookie, so no other page can borrow it).
+            allowed_origins=settings.cors_origins,
         )
         self.settings = settings
         self.rate_limits = rate_limits
         self.graphql_schema = schema._schema
         self.persisted: PersistedQueries = persisted_queries(settings)
+        self.broker = broker
+        self.connections = Connections()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -84,6 +98,7 @@ class GraphQLApp(GraphQL[Context, None]):
             loaders=Loaders(),
             authorization=request.headers.get("authorization"),
             resource=request.app.state.auth.resource,
+            broker=self.broker,
         )
 
     async def render_graphql_ide(self, request: Request) -> Response:

@@ -81,6 +81,12 @@ class Settings:
     persisted_query_ttl: int = 24 * 3600
     # Cache-Control of a successful GET /graphql without a bearer token (what a CDN keeps).
     get_cache_control: str = "public, max-age=60"
+    # Subscriptions (WebSocket, graphql-transport-ws) and the event broker.
+    max_subscriptions_per_connection: int = 20
+    max_connections_per_caller: int = 20
+    subscription_queue_size: int = 100
+    subscription_auth_seconds: int = 5
+    redis_timeout: float = 2.0
 
     @property
     def oauth_allow_http(self) -> bool:
@@ -312,6 +318,22 @@ def load_settings(
         get_cache_control=_parse(
             config, "GET_CACHE_CONTROL", _header_value, base.get_cache_control
         ),
+        max_subscriptions_per_connection=_parse(
+            config,
+            "MAX_SUBSCRIPTIONS_PER_CONNECTION",
+            _positive_int,
+            base.max_subscriptions_per_connection,
+        ),
+        max_connections_per_caller=_parse(
+            config, "MAX_CONNECTIONS_PER_CALLER", _positive_int, base.max_connections_per_caller
+        ),
+        subscription_queue_size=_parse(
+            config, "SUBSCRIPTION_QUEUE_SIZE", _positive_int, base.subscription_queue_size
+        ),
+        subscription_auth_seconds=_parse(
+            config, "SUBSCRIPTION_AUTH_SECONDS", _positive_int, base.subscription_auth_seconds
+        ),
+        redis_timeout=_parse(config, "REDIS_TIMEOUT", _positive_number, base.redis_timeout),
         oauth_server=oauth_server,
         oauth_server_issuer=server_issuer,
         oauth_issuer=issuer,

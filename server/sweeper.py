@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from resolvers.orders import Expiry, expire_orders
+from resolvers.orders import Expiry
 
 logger = logging.getLogger("storefront.orders")
 
@@ -24,7 +24,7 @@ STOP_SECONDS = 5.0
 Sweep = Callable[[], Awaitable[Expiry]]
 
 
-async def sweep_once(sweep: Sweep = expire_orders) -> Expiry | None:
+async def sweep_once(sweep: Sweep) -> Expiry | None:
     """One sweep; None, logged, when it failed."""
     try:
         expiry = await sweep()
@@ -48,7 +48,7 @@ async def _sweep_until(stop: asyncio.Event, interval: float, sweep: Sweep) -> No
 
 
 @contextlib.asynccontextmanager
-async def order_sweeper(interval: float, sweep: Sweep = expire_orders) -> AsyncIterator[None]:
+async def order_sweeper(interval: float, sweep: Sweep) -> AsyncIterator[None]:
     """Sweep now and every `interval` seconds while the context is open."""
     stop = asyncio.Event()
     task = asyncio.create_task(_sweep_until(stop, interval, sweep), name="order-sweeper")

@@ -24,6 +24,7 @@ import httpx
 import pytest
 from tortoise import timezone
 
+from events import INVENTORY, ORDERS, Broker, InventoryChange, OrderStatusChange
 from models.catalog import Product
 from models.orders import CancelReason, Order, OrderItem, OrderStatus
 from resolvers.orders import Expiry, expire_orders
@@ -41,6 +42,8 @@ from tests.test_orders import (
     stocks,
 )
 
+# Expiry tells a broker what changed; these tests read it only where they say so.
+BROKER = Broker(queue_size=10_000)
 STATE = """
 query State($id: ID!) { order(id: $id) { status cancelReason holdExpiresAt } }
 """
@@ -137,7 +140,10 @@ async def test_an_ended_hold_returns_the_stock_exactly_once_under_concurrent_swe
     assert await stocks(first, second, third) == [993, 993, 990]
 
     # Several instances sweeping at the same moment.
-    sweeps: list[Expiry] = await asyncio.gather(*(expire_orders() for _ in range(4)))
+    broker = Broker(queue_size=100)
+    statuses = broker.listen(ORDERS, [public_id(id_) for id_ in [*expiring, still_held]])
+    inventory = broker.listen(INVENTORY)
+    sweeps: list[Expiry] = await asyncio.gather(*(expire_orders(broker) for _ in range(4)))
 
     assert await stocks(first, second, third) == [1000, 995, 1000]
     expired_ids = [order.public_id for sweep in sweeps for order in sweep.orders]
@@ -147,6 +153,18 @@ async def test_an_ended_hold_returns_the_stock_exactly_once_under_concurrent_swe
         for product_id, units in sweep.restocked.items():
             restocked[product_id] = restocked.get(product_id, 0) + units
     assert restocked == {first.id: 7, second.id: 2, third.id: 10}
+    # Subscribers hear of each expired order once, and of the stock that came back.
+    heard = [statuses._events.popleft() for _ in range(len(statuses._events))]
+    assert sorted(heard, key=lambda event: event.order_id) == sorted(
+        (OrderStatusChange(order_id=public_id(id_)) for id_ in expiring),
+        key=lambda event: event.order_id,
+    )
+    returned: dict[int, int] = {}
+    while inventory._events:
+        change = inventory._events.popleft()
+        assert isinstance(change, InventoryChange)
+        returned[change.product_id] = returned.get(change.product_id, 0) + change.delta
+    assert returned == restocked
     for global_id in expiring:
         assert await state(stocked, global_id) == {
             "status": "CANCELLED",
@@ -155,7 +173,7 @@ async def test_an_ended_hold_returns_the_stock_exactly_once_under_concurrent_swe
         }
     assert (await state(stocked, still_held))["status"] == "PENDING"
 
-    again = await expire_orders()
+    again = await expire_orders(BROKER)
     assert again == Expiry(orders=[], restocked={})
     assert await stocks(first, second, third) == [1000, 995, 1000]
 
@@ -168,7 +186,7 @@ async def test_a_paid_order_never_expires(shop: Shop) -> None:
     # Even with a hold end left in the past on the row.
     await Order.all().update(hold_expires_at=timezone.now() - timedelta(days=1))
 
-    assert (await expire_orders()).orders == []
+    assert (await expire_orders(BROKER)).orders == []
     assert (await state(shop, order["id"]))["status"] == "PAID"
     assert await stocks(first) == [8]
 
@@ -176,7 +194,7 @@ async def test_a_paid_order_never_expires(shop: Shop) -> None:
 async def test_an_expired_order_can_be_neither_paid_nor_cancelled(shop: Shop) -> None:
     order = (await place(shop, "ann", [(shop.products[0], 1)]))["order"]
     await hold_ends_in_the_past(order["id"])
-    await expire_orders()
+    await expire_orders(BROKER)
 
     paid = await shop.call(
         UPDATE_STATUS, {"id": order["id"], "status": "PAID"}, await shop.token("staff", ALL_SCOPES)
