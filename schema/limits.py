@@ -52,6 +52,8 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
+from telemetry.request import note_cost
+
 MAX_TOKENS = 3000
 MAX_FIELDS = 400
 # Selection sets and fragment spreads nested deeper than this are not measured further.
@@ -162,6 +164,7 @@ def _refusal(
         return None
     sizes = _variable_sizes(operation, variables)
     measure = measure_operation(schema, document, operation_name, sizes, settings.default_page_size)
+    note_cost(measure.cost)
     if measure.fields > MAX_FIELDS:
         return too_complex(
             f"The document selects {measure.fields} fields, counting each fragment spread "

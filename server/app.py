@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,14 +16,19 @@ from server import graphiql
 from server.database import tortoise_config
 from server.graphql_app import GraphQLApp
 from server.health import healthz, readyz
+from server.metrics import metrics, refresh_pool_gauges_forever, worker_stopped
 from server.middleware import middleware
 from server.oauth import build_auth, oauth_routes
 from server.settings import Settings, load_settings
+from server.tracing import start_tracing, stop_tracing
+from telemetry import statements
 
 
 def create_app(settings: Settings | None = None, *, manage_database: bool = True) -> Starlette:
     """Build the app. `manage_database=False` leaves Tortoise to the caller (tests)."""
     settings = settings or load_settings()
+    statements.install()
+    tracer_provider = start_tracing(settings)
     graphql = GraphQLApp(schema, settings)
     auth = build_auth(settings)
 
@@ -42,7 +48,13 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             # per listing request and took 9-12% of its CPU, at 50,000 almost never
             # (benchmarks/, issue 2), with the same peak memory.
             gc.set_threshold(50_000, 50, 1_000)
-            yield
+            pool_gauges = asyncio.create_task(refresh_pool_gauges_forever())
+            try:
+                yield
+            finally:
+                pool_gauges.cancel()
+                await stop_tracing(tracer_provider)
+                worker_stopped()
 
     app = Starlette(
         debug=False,
@@ -52,6 +64,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
             *(graphiql.static_routes() if settings.graphiql else []),
             *oauth_routes(auth),
         ],
