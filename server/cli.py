@@ -19,10 +19,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from server.logs import logging_config
-    from server.metrics import prepare_multiprocess
+    from server.metrics import multiprocess_directory, prepare_multiprocess
 
-    if args.workers > 1 and not args.reload:
-        # Before the workers start: they inherit the variable and share the folder.
+    if multiprocess_directory() or (args.workers > 1 and not args.reload):
+        # Before the workers start: they inherit the variable and share the emptied folder.
         prepare_multiprocess()
 
     uvicorn.run(

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from server.logs import JsonFormatter
+from server.settings import ConfigError, load_settings
 from tests.conftest import free_port, stop_server, wait_healthy
 from tests.oauth import browser_tokens, make_client, make_user
 
@@ -107,3 +108,16 @@ def test_json_logs_are_one_object_per_line_from_start_to_stop(tmp_path: Path) ->
     ]
     assert all(entry["operation"] == "Ping" and entry["status"] == 200 for entry in pings)
     assert all(entry["level"] == "INFO" and entry["time"] for entry in access)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LOG_FORMAT", "xml"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+        ("METRICS_TOKEN", " "),
+    ],
+)
+def test_a_bad_operations_setting_names_its_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        load_settings({variable: value}, env_file=None)

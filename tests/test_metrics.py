@@ -3,6 +3,7 @@ several workers; the example Prometheus files use metrics that exist."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -269,3 +270,21 @@ def test_several_workers_are_summed_and_a_restart_starts_from_zero(
     assert first == [30.0] * 4  # whichever worker answered the scrape
     assert len(writers) == 2, writers  # both workers served and wrote their values
     assert second == 3.0
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_open_websocket_connections_are_counted() -> None:
+    from starlette.testclient import TestClient
+
+    def connections(http: TestClient) -> float:
+        return value(parse(http.get("/metrics").text), "storefront_websocket_connections")
+
+    http = TestClient(make_app(Settings()))
+    before = connections(http)
+    with http.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as socket:
+        socket.send_json({"type": "connection_init"})
+        assert json.loads(socket.receive_bytes())["type"] == "connection_ack"
+        during = connections(http)
+    after = connections(http)
+
+    assert (during - before, after - before) == (1, 0)
