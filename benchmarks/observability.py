@@ -115,6 +115,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, list[float]]:
             return figures
         finally:
             collector.shutdown()
+            collector.server_close()
             await database.drop()
 
 

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import hmac
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from telemetry.request import RequestRecord
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 MAX_OPERATION_NAMES = 100
 POOL_REFRESH_SECONDS = 5.0
+DATABASE_CHECK_SECONDS = 2.0
 
 GRAPHQL_REQUESTS = Counter(
     "storefront_graphql_requests_total",
@@ -82,6 +82,12 @@ DB_POOL_MAX = Gauge(
     multiprocess_mode="livesum",
 )
 
+DATABASE_UP = Gauge(
+    "storefront_database_up",
+    "1 when the database answered `SELECT 1` at the last scrape, else 0",
+    multiprocess_mode="livemostrecent",
+)
+
 _operation_names: set[str] = set()
 
 
@@ -123,6 +129,18 @@ def refresh_pool_gauges() -> None:
     DB_POOL_MAX.set(pool.get_max_size())
 
 
+async def check_database() -> None:
+    """Ask the database for `SELECT 1` (with a deadline) and set `storefront_database_up`."""
+    try:
+        await asyncio.wait_for(
+            get_connection("default").execute_query("SELECT 1"), DATABASE_CHECK_SECONDS
+        )
+    except Exception:
+        DATABASE_UP.set(0)
+    else:
+        DATABASE_UP.set(1)
+
+
 async def refresh_pool_gauges_forever() -> None:
     """Keep this worker's pool gauges current (a scrape reaches only one worker)."""
     while True:
@@ -142,18 +160,16 @@ def multiprocess_directory() -> str | None:
 def prepare_multiprocess() -> str:
     """Point the workers about to start at an empty metrics folder (call before forking).
 
-    An existing PROMETHEUS_MULTIPROC_DIR is emptied (values of an earlier run would be
-    summed with the new ones); otherwise a fresh folder is made.
+    In an existing PROMETHEUS_MULTIPROC_DIR the metric files (`*.db`) of an earlier run are
+    deleted (they would be summed with the new ones); nothing else there is touched.
+    Otherwise a fresh folder is made.
     """
     existing = multiprocess_directory()
     if existing:
         folder = Path(existing)
         folder.mkdir(parents=True, exist_ok=True)
-        for entry in folder.iterdir():
-            if entry.is_dir():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
+        for entry in folder.glob("*.db"):
+            entry.unlink()
     else:
         folder = Path(tempfile.mkdtemp(prefix="storefront-metrics-"))
     os.environ[MULTIPROC_VARIABLE] = str(folder)
@@ -185,6 +201,7 @@ async def metrics(request: Request) -> Response:
             headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
             media_type="text/plain",
         )
+    await check_database()
     refresh_pool_gauges()
     directory = multiprocess_directory()
     if directory:

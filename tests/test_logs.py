@@ -93,7 +93,8 @@ def test_json_logs_are_one_object_per_line_from_start_to_stop(tmp_path: Path) ->
     finally:
         stop_server(process)
     assert process.stderr is not None
-    lines = process.stderr.read().decode().splitlines()
+    with process.stderr:
+        lines = process.stderr.read().decode().splitlines()
 
     entries = [json.loads(line) for line in lines if line.strip()]  # every line parses
     messages = [entry["message"] for entry in entries]

@@ -3,6 +3,7 @@ several workers; the example Prometheus files use metrics that exist."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -127,6 +128,7 @@ async def test_a_listing_a_mutation_and_errors_show_in_the_metrics(
     validations = "storefront_token_validations_total"
     assert increase(before, after, validations, outcome="valid") == 1
     assert increase(before, after, validations, outcome="invalid") == 1
+    assert value(after, "storefront_database_up") == 1
     if db.startswith("postgres"):
         assert value(after, "storefront_db_pool_size") >= 1
         assert value(after, "storefront_db_pool_max_size") >= value(
@@ -273,8 +275,15 @@ def test_several_workers_are_summed_and_a_restart_starts_from_zero(
 
 
 @pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
-def test_open_websocket_connections_are_counted() -> None:
+def test_open_websocket_connections_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     from starlette.testclient import TestClient
+
+    def no_database(name: str) -> None:
+        raise RuntimeError("no database in this test")
+
+    # The test client runs the app on an event loop of its own, where the session's
+    # database connection must not be used.
+    monkeypatch.setattr(server_metrics, "get_connection", no_database)
 
     def connections(http: TestClient) -> float:
         return value(parse(http.get("/metrics").text), "storefront_websocket_connections")
@@ -288,3 +297,18 @@ def test_open_websocket_connections_are_counted() -> None:
     after = connections(http)
 
     assert (during - before, after - before) == (1, 0)
+
+
+async def test_a_database_that_does_not_answer_shows_as_down(
+    plain: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Hanging:
+        async def execute_query(self, query: str) -> None:
+            await asyncio.sleep(60)
+
+    monkeypatch.setattr(server_metrics, "DATABASE_CHECK_SECONDS", 0.1)
+    monkeypatch.setattr(server_metrics, "get_connection", lambda name: Hanging())
+
+    samples = await scrape(plain)
+
+    assert value(samples, "storefront_database_up") == 0

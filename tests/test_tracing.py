@@ -185,6 +185,7 @@ def collector() -> Iterator[tuple[str, list[tuple[str, str, int]]]]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", _Collector.received
     server.shutdown()
+    server.server_close()
     thread.join(timeout=5)
 
 
