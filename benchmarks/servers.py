@@ -110,10 +110,17 @@ def _wait_healthy(process: psutil.Popen, base_url: str, timeout: float = 30) -> 
 
 
 @contextmanager
-def running(kind: ServerKind, database_url: str) -> Iterator[Server]:
+def running(
+    kind: ServerKind,
+    database_url: str,
+    extra_env: dict[str, str] | None = None,
+    *,
+    quiet: bool = False,
+) -> Iterator[Server]:
     """One server of `kind` (one uvicorn worker) on `database_url` until the block ends.
 
     It runs in an empty directory, so that a developer's `.env` does not change it.
+    `extra_env` adds or overrides variables; `quiet` discards what it logs.
     """
     port = free_port()
     env = {
@@ -122,9 +129,15 @@ def running(kind: ServerKind, database_url: str) -> Iterator[Server]:
         "LOG_LEVEL": "WARNING",
         "GRAPHIQL": "false",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        **(extra_env or {}),
     }
     workdir = tempfile.TemporaryDirectory(prefix="storefront-bench-")
-    process = psutil.Popen([*kind.command, str(port)], env=env, cwd=workdir.name)
+    process = psutil.Popen(
+        [*kind.command, str(port)],
+        env=env,
+        cwd=workdir.name,
+        stderr=subprocess.DEVNULL if quiet else None,
+    )
     base_url = f"http://127.0.0.1:{port}"
     memory = MemorySampler(process)
     memory.start()

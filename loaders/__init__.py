@@ -7,13 +7,17 @@ loop when it is made, so the registry is built inside the request's task.
 from __future__ import annotations
 
 from asyncio import Future
-from collections.abc import Iterable
-from functools import cached_property
+from collections.abc import Callable, Coroutine, Iterable
+from functools import cache, cached_property
 from typing import Any
 
 from aiodataloader import DataLoader
 
 from loaders import accounts, catalog, orders, reviews
+from telemetry import tracing
+from telemetry.metrics import DATALOADER_BATCH_SIZE
+
+BatchFunction = Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
 
 
 class Loader(DataLoader[Any, Any]):
@@ -26,6 +30,9 @@ class Loader(DataLoader[Any, Any]):
     does not suspend.
     """
 
+    def __init__(self, batch_load_fn: BatchFunction, **options: Any) -> None:
+        super().__init__(_observed(batch_load_fn), **options)
+
     async def load_many(self, keys: Iterable[Any]) -> list[Any]:  # type: ignore[override]
         futures = [self.load(key) for key in keys]
         try:
@@ -34,6 +41,22 @@ class Loader(DataLoader[Any, Any]):
             for future in futures:  # the others' errors are this one's; mark them seen
                 future.add_done_callback(_seen)
             raise
+
+
+@cache
+def _observed(batch: BatchFunction) -> BatchFunction:
+    """`batch` reporting its batch sizes, and a span per batch when tracing is on."""
+    name = batch.__name__
+    sizes = DATALOADER_BATCH_SIZE.labels(name)
+
+    async def observed(keys: list[Any]) -> list[Any]:
+        sizes.observe(len(keys))
+        if not tracing.active():
+            return await batch(keys)
+        with tracing.span("dataloader.batch", {"dataloader.name": name, "keys": len(keys)}):
+            return await batch(keys)
+
+    return observed
 
 
 def _seen(future: Future[Any]) -> None:

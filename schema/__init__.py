@@ -21,6 +21,7 @@ from schema.errors import ErrorCodes, log_unexpected
 from schema.execution import ReleaseRequestData, StorefrontExecutionContext
 from schema.limits import QueryLimits
 from schema.nodes import load_node, load_nodes
+from schema.observe import ObserveOperations
 from schema.orders import Order, OrdersMutation, OrdersQuery
 from schema.prefetch import prefetched
 from schema.relay import Node
@@ -79,7 +80,7 @@ schema = StorefrontSchema(
     mutation=Mutation,
     subscription=Subscription,
     types=[Product, Category, Review, User, Order],
-    extensions=[QueryLimits, ErrorCodes, ReleaseRequestData],
+    extensions=[QueryLimits, ErrorCodes, ReleaseRequestData, ObserveOperations],
     execution_context_class=StorefrontExecutionContext,
     federation_version="2.11",
 )

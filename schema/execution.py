@@ -53,6 +53,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 from schema.prefetch import page_key, paged_relation, stored_page
+from telemetry import tracing
 
 _BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 _MISSING: Any = object()
@@ -200,6 +201,41 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return self._execute(
             parent_type, source_value, path, self._plan(parent_type, grouped_field_set)
         )
+
+    def execute_fields_serially(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: GroupedFieldSet,
+        position_context: Any,
+    ) -> Any:
+        # Mutations only; with tracing on, each mutation field gets its own span.
+        if tracing.active():
+            self.execute_field = self._execute_field_traced  # type: ignore[method-assign,assignment]
+        return super().execute_fields_serially(
+            parent_type, source_value, path, grouped_field_set, position_context
+        )
+
+    def _execute_field_traced(
+        self,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        details: FieldDetailsList,
+        path: Path,
+        position_context: Any,
+    ) -> Any:
+        execute = StrawberryGraphQLCoreExecutionContext.execute_field
+        if path.prev is not None:
+            return execute(self, parent_type, source, details, path, position_context)
+
+        async def traced() -> Any:
+            name = details[0].node.name.value
+            with tracing.span(f"mutation.{name}", {"graphql.field.name": name}):
+                result = execute(self, parent_type, source, details, path, position_context)
+                return await result if self.is_awaitable(result) else result
+
+        return traced()
 
     def _execute(
         self,

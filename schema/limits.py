@@ -76,6 +76,8 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
+from telemetry.request import note_cost
+
 MAX_TOKENS = 3000
 MAX_FIELDS = 400
 # Selection sets and fragment spreads nested deeper than this are not measured further.
@@ -215,6 +217,7 @@ def _refusal(
             )
     facts = _variable_facts(operation, variables)
     measure = measure_operation(schema, document, operation_name, facts, settings.default_page_size)
+    note_cost(measure.cost)
     if measure.fields > MAX_FIELDS:
         return too_complex(
             f"The document selects {measure.fields} fields, counting each fragment spread "

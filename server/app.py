@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -17,12 +18,15 @@ from server import graphiql
 from server.database import tortoise_config
 from server.graphql_app import GraphQLApp
 from server.health import healthz, readyz
+from server.metrics import metrics, refresh_pool_gauges_forever, worker_stopped
 from server.middleware import middleware
 from server.oauth import build_auth, oauth_routes
 from server.ratelimit import RateLimits
 from server.settings import Settings, load_settings
 from server.sweeper import order_sweeper
+from server.tracing import start_tracing, stop_tracing
 from server.websocket import GOING_AWAY
+from telemetry import statements
 
 
 def create_app(
@@ -31,6 +35,8 @@ def create_app(
     """Build the app. `manage_database=False` leaves Tortoise to the caller (tests);
     `sweep_orders=False` leaves expired orders to someone else (`storefront expire-orders`)."""
     settings = settings or load_settings()
+    statements.install()
+    tracer_provider = start_tracing(settings)
     rate_limits = RateLimits(settings)
     broker = make_broker(
         settings.redis_url,
@@ -75,8 +81,14 @@ def create_app(
             # per listing request and took 9-12% of its CPU, at 50,000 almost never
             # (benchmarks/, issue 2), with the same peak memory.
             gc.set_threshold(50_000, 50, 1_000)
-            async with sweeping():
-                yield
+            pool_gauges = asyncio.create_task(refresh_pool_gauges_forever())
+            try:
+                async with sweeping():
+                    yield
+            finally:
+                pool_gauges.cancel()
+                await stop_tracing(tracer_provider)
+                worker_stopped()
 
     app = Starlette(
         debug=False,
@@ -86,6 +98,7 @@ def create_app(
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
             *(graphiql.static_routes() if settings.graphiql else []),
             *oauth_routes(auth, rate_limits),
         ],

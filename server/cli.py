@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -16,19 +15,15 @@ from server.settings import ConfigError, Settings, load_settings
 Command = Callable[[argparse.Namespace, Settings], int]
 
 
-def _log_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging, with our loggers (access log, errors) on its handler; uvicorn's
-    own access log is off, since ours carries the request id."""
-    import uvicorn.config
-
-    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["loggers"]["storefront"] = {"handlers": ["default"], "level": level, "propagate": False}
-    return config
-
-
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from server.logs import logging_config
+    from server.metrics import multiprocess_directory, prepare_multiprocess
+
+    if multiprocess_directory() or (args.workers > 1 and not args.reload):
+        # Before the workers start: they inherit the variable and share the emptied folder.
+        prepare_multiprocess()
     if args.workers > 1 and not args.reload and not settings.redis_url:
         print(
             f"storefront: warning: {args.workers} workers without REDIS_URL: each worker has "
@@ -45,7 +40,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=None if args.reload else args.workers,
         reload=args.reload,
         log_level=settings.log_level.lower(),
-        log_config=_log_config(settings.log_level),
+        log_config=logging_config(settings.log_level, settings.log_format),
         access_log=False,
         # The app believes X-Forwarded-* itself, from FORWARDED_ALLOW_IPS only
         # (server.middleware): uvicorn's default would trust 127.0.0.1 besides.

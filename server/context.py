@@ -15,7 +15,9 @@ from auth.resource import ResourceServer, Viewer
 from events import Broker
 from loaders import Loaders
 from resolvers.errors import ServiceUnavailable, Unauthenticated
+from server.metrics import TOKEN_VALIDATIONS
 from server.settings import Settings
+from telemetry.request import note_caller
 
 
 @dataclass(eq=False)
@@ -64,11 +66,18 @@ class Context:
                 raise Unauthenticated("This service accepts no bearer tokens")
             return None
         try:
-            return await self.resource.viewer(self.authorization)
+            viewer = await self.resource.viewer(self.authorization)
         except AuthenticationError as error:
+            TOKEN_VALIDATIONS.labels("invalid").inc()
             raise Unauthenticated(f"Invalid bearer token: {error}") from None
         except IdentityProviderUnavailable:
+            TOKEN_VALIDATIONS.labels("unavailable").inc()
             raise ServiceUnavailable("The identity provider cannot be reached") from None
+        if viewer is not None:
+            TOKEN_VALIDATIONS.labels("valid").inc()
+            # A client acting as itself has its client id as subject (RFC 9068).
+            note_caller(viewer.subject or viewer.client_id or "-")
+        return viewer
 
 
 async def close_websocket(websocket: WebSocket, code: int, reason: str) -> None:

@@ -41,6 +41,7 @@ from server.graphql_http import (
     params_from_body,
     params_from_query_string,
 )
+from server.metrics import WEBSOCKET_CONNECTIONS
 from server.persisted import PersistedQueries, Resolution, persisted_queries
 from server.ratelimit import Budget, RateLimits, Refusal, caller_key, client_address
 from server.settings import Settings
@@ -114,6 +115,10 @@ class GraphQLApp(GraphQL[Context, None]):
         return orjson.dumps(data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            with WEBSOCKET_CONNECTIONS.track_inprogress():
+                await super().__call__(scope, receive, send)
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return

@@ -1,4 +1,5 @@
-"""HTTP middleware: proxy headers, request ids, the access log, CORS and the body limit.
+"""HTTP middleware: proxy headers, request ids, tracing, the access log, CORS and the
+request body limit.
 
 Plain ASGI classes (not `BaseHTTPMiddleware`), so that they cost little per request and
 leave streaming and WebSocket traffic alone.
@@ -17,11 +18,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from server.graphql_http import error_response
+from server.metrics import observe_graphql_request
 from server.ratelimit import client_address
 from server.settings import Settings
+from server.tracing import TracingMiddleware
+from telemetry import tracing
+from telemetry.request import RequestRecord, recording
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# What an incoming X-Request-ID may be to be kept (it goes into logs and headers).
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+GRAPHQL_PATH = "/graphql"
 access_log = logging.getLogger("storefront.access")
 
 
@@ -52,6 +59,7 @@ def middleware(settings: Settings) -> list[Middleware]:
     return [
         *proxies,
         Middleware(RequestIdMiddleware),
+        *([Middleware(TracingMiddleware)] if tracing.active() else []),
         Middleware(AccessLogMiddleware),
         *cors,
         Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
@@ -90,7 +98,13 @@ class RequestIdMiddleware:
 
 
 class AccessLogMiddleware:
-    """One line per HTTP request: method, path, status, duration, request id, client."""
+    """One line per HTTP request, and the request metrics of /graphql.
+
+    The line has the method, path, status, duration, request id, peer address and, for
+    GraphQL, the operation (name, type, outcome, cost, error codes), the caller (a token's
+    subject or client id, never the token) and the SQL statements it took. The fields are
+    attributes of the record too (`extra`), which the JSON format writes as keys.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -108,21 +122,52 @@ class AccessLogMiddleware:
                 status = message["status"]
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_and_note)
-        except Exception:
-            status = 500
-            raise
-        finally:
-            access_log.info(
-                "%s %s %s %.1fms request_id=%s client=%s",
-                scope["method"],
-                scope["path"],
-                status,
-                (time.perf_counter() - started) * 1000,
-                scope.get("state", {}).get("request_id", "-"),
-                client_address(scope),
-            )
+        with recording(scope.get("state", {}).get("request_id", "-")) as record:
+            try:
+                await self.app(scope, receive, send_and_note)
+            except Exception:
+                status = 500
+                raise
+            finally:
+                seconds = time.perf_counter() - started
+                if scope["path"] == GRAPHQL_PATH:
+                    observe_graphql_request(record, seconds)
+                _log_access(scope, status, seconds, record)
+
+
+def _log_access(scope: Scope, status: int | str, seconds: float, record: RequestRecord) -> None:
+    fields = {
+        "request_id": record.request_id,
+        "method": scope["method"],
+        "path": scope["path"],
+        "status": status,
+        "duration_ms": round(seconds * 1000, 2),
+        "client": client_address(scope),
+        "caller": record.caller,
+    }
+    if record.outcome is not None or record.operation_type is not None:
+        fields.update(
+            operation=record.operation_name,
+            operation_type=record.operation_type,
+            outcome=record.outcome,
+            cost=record.cost,
+            error_codes=record.error_codes,
+        )
+    fields["statements"] = record.statements
+    text = " ".join(
+        f"{key}={value}"
+        for key, value in fields.items()
+        if key not in {"method", "path", "status", "duration_ms"} and value not in (None, [])
+    )
+    access_log.info(
+        "%s %s %s %.1fms %s",
+        scope["method"],
+        scope["path"],
+        status,
+        seconds * 1000,
+        text,
+        extra=fields,
+    )
 
 
 class BodySizeLimitMiddleware:

@@ -87,6 +87,11 @@ class Settings:
     subscription_queue_size: int = 100
     subscription_auth_seconds: int = 5
     redis_timeout: float = 2.0
+    # Operations: the bearer token /metrics requires, the log format (text or json) and
+    # the OpenTelemetry collector spans go to (tracing is off without one).
+    metrics_token: str | None = None
+    log_format: str = "text"
+    otel_exporter_otlp_endpoint: str | None = None
 
     @property
     def oauth_allow_http(self) -> bool:
@@ -163,6 +168,13 @@ def _http_url(value: str) -> str:
     if parts.query or parts.fragment:
         raise ValueError(f"must not have a query or fragment, got {value!r}")
     return value.strip().rstrip("/")
+
+
+def _log_format(value: str) -> str:
+    log_format = value.strip().lower()
+    if log_format not in {"text", "json"}:
+        raise ValueError(f"must be text or json, got {value!r}")
+    return log_format
 
 
 def _staff_claim(value: str) -> str:
@@ -338,4 +350,9 @@ def load_settings(
         oauth_server_issuer=server_issuer,
         oauth_issuer=issuer,
         oauth_jwks_url=jwks_url,
+        metrics_token=_parse(config, "METRICS_TOKEN", _not_blank, base.metrics_token),
+        log_format=_parse(config, "LOG_FORMAT", _log_format, base.log_format),
+        otel_exporter_otlp_endpoint=_parse(
+            config, "OTEL_EXPORTER_OTLP_ENDPOINT", _http_url, base.otel_exporter_otlp_endpoint
+        ),
     )

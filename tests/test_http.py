@@ -432,12 +432,8 @@ async def test_access_log_has_one_line_per_request(
 
     lines = [record.getMessage() for record in caplog.records if record.name == "storefront.access"]
     assert len(lines) == 2
-    assert re.fullmatch(
-        r"POST /graphql 200 \d+\.\dms request_id=log-1 client=127\.0\.0\.1", lines[0]
-    )
-    assert re.fullmatch(
-        r"PUT /graphql 405 \d+\.\dms request_id=log-2 client=127\.0\.0\.1", lines[1]
-    )
+    assert re.match(r"POST /graphql 200 \d+\.\dms request_id=log-1 client=127\.0\.0\.1 ", lines[0])
+    assert re.match(r"PUT /graphql 405 \d+\.\dms request_id=log-2 client=127\.0\.0\.1 ", lines[1])
 
 
 async def test_cors_allows_the_configured_origin_only(client: httpx.AsyncClient) -> None:
