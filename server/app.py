@@ -15,6 +15,7 @@ from server import graphiql
 from server.database import tortoise_config
 from server.graphql_app import GraphQLApp
 from server.health import healthz, readyz
+from server.home import home
 from server.middleware import middleware
 from server.oauth import build_auth, oauth_routes
 from server.settings import Settings, load_settings
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
             # The view answers other methods itself: 405 as JSON, with Allow.
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
+            Route("/", home, methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *(graphiql.static_routes() if settings.graphiql else []),
