@@ -24,6 +24,11 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _DATABASE_SCHEMES = ("sqlite://", "postgres://", "postgresql://", "asyncpg://")
 
 
+# Set by `storefront serve` for its workers: the URL it serves at, the built-in
+# authorization server's issuer unless OAUTH_SERVER_ISSUER says otherwise.
+SERVED_URL_VARIABLE = "STOREFRONT_SERVED_URL"
+
+
 class ConfigError(Exception):
     """A configuration variable is missing or malformed; the message names it."""
 
@@ -40,6 +45,9 @@ class Settings:
     max_query_cost: int = 5000
     max_body_bytes: int = 1_000_000
     cors_origins: tuple[str, ...] = ()
+    # Browser apps on this machine (http://localhost:*, 127.0.0.1, [::1]) may call the API:
+    # for local development (`./scripts/run` turns it on), never in production.
+    cors_allow_loopback: bool = False
     log_level: str = "INFO"
     debug: bool = False
     # The built-in OAuth2 authorization server (`/oauth/*`): on, and the issuer identifier
@@ -147,7 +155,8 @@ def _oauth_issuers(
     config: Config, base: Settings, debug: bool
 ) -> tuple[bool, str, str | None, str | None]:
     """OAUTH_SERVER, OAUTH_SERVER_ISSUER, OAUTH_ISSUER, OAUTH_JWKS_URL, checked together."""
-    server_issuer = _parse(config, "OAUTH_SERVER_ISSUER", _http_url, base.oauth_server_issuer)
+    served = _parse(config, SERVED_URL_VARIABLE, _http_url, base.oauth_server_issuer)
+    server_issuer = _parse(config, "OAUTH_SERVER_ISSUER", _http_url, served)
     if server_issuer.startswith("http://") and not (debug or is_loopback_url(server_issuer)):
         raise ConfigError(
             "OAUTH_SERVER_ISSUER: must be https:// unless it is a loopback address "
@@ -189,6 +198,9 @@ def load_settings(
         max_query_cost=_parse(config, "MAX_QUERY_COST", _positive_int, base.max_query_cost),
         max_body_bytes=_parse(config, "MAX_BODY_BYTES", _positive_int, base.max_body_bytes),
         cors_origins=_parse(config, "CORS_ORIGINS", _origins, base.cors_origins),
+        cors_allow_loopback=_parse(
+            config, "CORS_ALLOW_LOOPBACK", _boolean, base.cors_allow_loopback
+        ),
         log_level=_parse(config, "LOG_LEVEL", _log_level, base.log_level),
         debug=debug,
         oauth_audience=_parse(config, "OAUTH_AUDIENCE", _not_blank, base.oauth_audience),
