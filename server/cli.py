@@ -181,8 +181,8 @@ def _issue_token(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 1
-    lifetime = args.expires_in or settings.access_token_seconds
-    if not TOKEN_SECONDS_MIN <= lifetime <= TOKEN_SECONDS_MAX:
+    lifetime: int | None = args.expires_in
+    if lifetime is not None and not TOKEN_SECONDS_MIN <= lifetime <= TOKEN_SECONDS_MAX:
         print(
             f"issue-token: --expires-in must be {TOKEN_SECONDS_MIN} to {TOKEN_SECONDS_MAX} "
             f"seconds (one minute to one day), got {lifetime}",
