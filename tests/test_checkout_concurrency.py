@@ -37,8 +37,10 @@ mutation Place($input: PlaceOrderInput!) {
 
 @pytest.fixture
 def servers(db: str, tmp_path: Path) -> Iterator[list[str]]:
-    """Two instances of the service on the test's database, started side by side."""
-    started = [start_server(db, tmp_path) for _ in range(2)]
+    """Two instances of the service on the test's database, started side by side. Behind
+    a load balancer they share one public URL, the issuer of the tokens either accepts."""
+    issuer = {"OAUTH_SERVER_ISSUER": "http://127.0.0.1:8000"}
+    started = [start_server(db, tmp_path, issuer) for _ in range(2)]
     try:
         for process, base in started:
             wait_healthy(process, base)
