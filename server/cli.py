@@ -190,7 +190,8 @@ def _issue_token(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     if args.issuer:
-        if not (args.issuer.startswith("https://") or is_loopback_url(args.issuer)):
+        loopback = args.issuer.startswith("http://") and is_loopback_url(args.issuer)
+        if not (args.issuer.startswith("https://") or loopback):
             print(
                 f"issue-token: --issuer must be an https:// URL or http:// on a loopback "
                 f"address (the server's base URL), got {args.issuer!r}",
