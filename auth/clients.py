@@ -5,13 +5,16 @@ use `client_credentials`; with a redirect URI it may also use `authorization_cod
 `refresh_token`. A public client (a browser or native app) has no secret, needs a
 redirect URI, and must use PKCE (S256).
 
-Redirect URIs are matched exactly. They must be https, or http on a loopback address
-(RFC 8252, for local development and native apps), and carry no fragment.
+Redirect URIs are matched exactly, with one exception: a public client registered with
+an http loopback redirect URI may name any port (RFC 8252 section 7.3, RFC 9700 section
+2.1), since a browser or native app on a developer's machine runs wherever a port is free.
+They must be https, or http on a loopback address, and carry no fragment.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from auth.config import is_loopback_url
@@ -47,6 +50,26 @@ def redirect_uri_problem(uri: str) -> str | None:
     return "must be https (or http on localhost / a loopback address)"
 
 
+def redirect_uri_matches(registered: str, requested: str, *, public: bool) -> bool:
+    """Whether a request's `redirect_uri` is the registered one (see the module's note)."""
+    if requested == registered:
+        return True
+    if not public or not registered.startswith("http://") or not is_loopback_url(registered):
+        return False
+    try:
+        want, got = urlsplit(registered), urlsplit(requested)
+        got.port  # noqa: B018 (raises ValueError for a port that is not a number 0-65535)
+    except ValueError:
+        return False
+    return (
+        got.scheme == want.scheme
+        and got.hostname == want.hostname
+        and got.username is None
+        and got.password is None
+        and (got.path, got.query, got.fragment) == (want.path, want.query, want.fragment)
+    )
+
+
 async def create_client(
     name: str, scopes: str, redirect_uris: list[str], *, public: bool = False
 ) -> RegisteredClient:
@@ -79,3 +102,19 @@ async def create_client(
         grant_types=grant_types,
     )
     return RegisteredClient(client_id, secret)
+
+
+async def registered_clients() -> list[dict[str, Any]]:
+    """Every registered client as `storefront list-clients` prints it (no secrets)."""
+    return [
+        {
+            "client_id": client.client_id,
+            "name": client.name,
+            "public": client.secret_hash is None,
+            "scopes": client.scopes,
+            "redirect_uris": list(client.redirect_uris),
+            "grant_types": list(client.grant_types),
+            "created_at": client.created_at.isoformat(),
+        }
+        for client in await OAuthClient.all().order_by("id")
+    ]

@@ -155,7 +155,14 @@ class ResourceServer:
             claims = await self._external_claims(token, unverified, external, self.remote)
             viewer = await self._external_viewer(claims, external)
             return _Verified(viewer, False, _valid_until(claims))
-        raise InvalidToken("the token's issuer is not trusted")
+        # Naming both makes the usual local mistake plain: a token made for another
+        # address (`storefront issue-token` without --issuer, for a server on another port).
+        trusted = [self.config.issuer] if self.config.server_enabled else []
+        trusted += [external.issuer] if external is not None else []
+        raise InvalidToken(
+            f"the token's issuer is not trusted: it names {str(issuer)[:100]!r}, "
+            f"this server trusts {' and '.join(map(repr, trusted))}"
+        )
 
     def _remember(self, token: str, verified: _Verified) -> None:
         self._verified[token] = verified

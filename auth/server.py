@@ -68,6 +68,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from auth.accounts import AccountError, authenticate, normalize_email
+from auth.clients import redirect_uri_matches
 from auth.config import AUTHORIZATION_CODE_SECONDS, AuthConfig
 from auth.digests import digest, matches, new_secret
 from auth.errors import InvalidToken
@@ -209,7 +210,10 @@ class _ClientRecord(ClientMixin):
         return format_scopes(dict.fromkeys(requested))
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri in self.redirect_uris
+        return any(
+            redirect_uri_matches(registered, redirect_uri, public=self.is_public)
+            for registered in self.redirect_uris
+        )
 
     def check_client_secret(self, client_secret: str) -> bool:
         return self.secret_hash is not None and matches(client_secret, self.secret_hash)
@@ -708,8 +712,11 @@ class AuthorizationService:
             "code_challenge_methods_supported": ["S256"],
         }
 
-    async def issue_token_for_user(self, email: str, scopes: str) -> str:
-        """An access token for a user, made without any client (`storefront issue-token`)."""
+    async def issue_token_for_user(
+        self, email: str, scopes: str, *, lifetime: int | None = None
+    ) -> str:
+        """An access token for a user, made without any client (`storefront issue-token`);
+        `lifetime` in seconds, the configured access-token lifetime by default."""
         user = await User.get_or_none(email=normalize_email(email))
         if user is None:
             raise AccountError(f"no user with the e-mail {normalize_email(email)}")
@@ -733,7 +740,7 @@ class AuthorizationService:
             subject=str(user.id),
             client_id=CLI_CLIENT_ID,
             scope=format_scopes(requested),
-            lifetime=self.config.access_token_seconds,
+            lifetime=lifetime or self.config.access_token_seconds,
             is_staff=user.is_staff,
         ).token
 

@@ -129,5 +129,9 @@ def verify(
 def _claim_problem(error: JoseError) -> str:
     text = str(error.description or error.error)
     if "expired" in text.lower():
-        return "the token has expired"
+        return (
+            "the token has expired; get a new one: a client uses its refresh token at the "
+            "token endpoint (or signs in again), a local token comes from "
+            "`storefront issue-token` again"
+        )
     return f"the token was refused: {text}"

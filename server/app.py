@@ -18,6 +18,7 @@ from server import graphiql
 from server.database import tortoise_config
 from server.graphql_app import GraphQLApp
 from server.health import healthz, readyz
+from server.home import home
 from server.metrics import metrics, refresh_pool_gauges_forever, worker_stopped
 from server.middleware import middleware
 from server.oauth import build_auth, oauth_routes
@@ -96,6 +97,7 @@ def create_app(
             # The view answers other methods itself: 405 as JSON, with Allow.
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
+            Route("/", home, methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

@@ -5,14 +5,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from server.settings import ConfigError, Settings, load_settings
+from auth.config import is_loopback_url
+from server.settings import SERVED_URL_VARIABLE, ConfigError, Settings, load_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def served_url(host: str, port: int) -> str:
+    """The URL this machine reaches a server bound to `host:port` at: the built-in
+    authorization server's issuer when OAUTH_SERVER_ISSUER is not set. A host that is not
+    a loopback address (0.0.0.0, a LAN address) becomes 127.0.0.1: anything reached from
+    elsewhere is behind a public URL, which only OAUTH_SERVER_ISSUER can know."""
+    named = f"[{host}]" if ":" in host else host
+    url = f"http://{named}:{port}"
+    return url if is_loopback_url(url) else f"http://127.0.0.1:{port}"
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -21,6 +34,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from server.logs import logging_config
     from server.metrics import multiprocess_directory, prepare_multiprocess
 
+    # Before anything listens: an unreachable or unmigrated database is one line here,
+    # not a traceback from every worker.
+    if code := _with_database(settings, "serve", _nothing):
+        return code
+    # The workers uvicorn starts build their settings from this environment.
+    os.environ[SERVED_URL_VARIABLE] = served_url(args.host, args.port)
     if multiprocess_directory() or (args.workers > 1 and not args.reload):
         # Before the workers start: they inherit the variable and share the emptied folder.
         prepare_multiprocess()
@@ -51,8 +70,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from server.database import apply_migrations
+    from server.database import apply_migrations, prepare_database
 
+    note = asyncio.run(prepare_database(settings.database_url, create=True))
+    if note:
+        print(f"migrate: {note}", file=sys.stderr)
     asyncio.run(apply_migrations(settings.database_url))
     print("migrations applied", file=sys.stderr)
     return 0
@@ -67,8 +89,10 @@ def _export_schema(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _seed(args: argparse.Namespace, settings: Settings) -> int:
+    from server.database import prepare_database
     from server.seed import SeedSizes, run_seed
 
+    asyncio.run(prepare_database(settings.database_url))
     sizes = SeedSizes(
         categories=args.categories,
         products=args.products,
@@ -83,17 +107,22 @@ def _run(coroutine: Coroutine[Any, Any, int]) -> int:
     return asyncio.run(coroutine)
 
 
-def _with_database(settings: Settings, name: str, work: Callable[[], Awaitable[str]]) -> int:
-    """Run `work` on the migrated database; print what it returns on stdout, or one line
-    on stderr for a problem the user can fix."""
+async def _nothing() -> None:
+    return None
+
+
+def _with_database(settings: Settings, name: str, work: Callable[[], Awaitable[str | None]]) -> int:
+    """Run `work` on the migrated database; print what it returns (if anything) on stdout,
+    or one line on stderr for a problem the user can fix."""
     from tortoise import Tortoise
 
     from auth.accounts import AccountError
     from auth.clients import ClientError
-    from server.database import pending_migrations, tortoise_config
+    from server.database import pending_migrations, prepare_database, tortoise_config
     from server.persisted import ManifestError
 
     async def run() -> int:
+        await prepare_database(settings.database_url)
         await Tortoise.init(config=tortoise_config(settings.database_url))
         try:
             if await pending_migrations():
@@ -102,7 +131,9 @@ def _with_database(settings: Settings, name: str, work: Callable[[], Awaitable[s
                     file=sys.stderr,
                 )
                 return 1
-            print(await work())
+            output = await work()
+            if output is not None:
+                print(output)
             return 0
         except (AccountError, ClientError, ManifestError) as error:
             print(f"{name}: {error}", file=sys.stderr)
@@ -141,6 +172,12 @@ def _create_client(args: argparse.Namespace, settings: Settings) -> int:
     return _with_database(settings, "create-client", work)
 
 
+# Bounds of `issue-token --expires-in`: a minute (a shorter token would still pass the
+# 30 s clock-skew leeway) to a day (a pasted token should not outlive a working day).
+TOKEN_SECONDS_MIN = 60
+TOKEN_SECONDS_MAX = 24 * 3600
+
+
 def _issue_token(args: argparse.Namespace, settings: Settings) -> int:
     from server.oauth import build_auth
 
@@ -150,11 +187,40 @@ def _issue_token(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 1
+    lifetime: int | None = args.expires_in
+    if lifetime is not None and not TOKEN_SECONDS_MIN <= lifetime <= TOKEN_SECONDS_MAX:
+        print(
+            f"issue-token: --expires-in must be {TOKEN_SECONDS_MIN} to {TOKEN_SECONDS_MAX} "
+            f"seconds (one minute to one day), got {lifetime}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.issuer:
+        loopback = args.issuer.startswith("http://") and is_loopback_url(args.issuer)
+        if not (args.issuer.startswith("https://") or loopback):
+            print(
+                f"issue-token: --issuer must be an https:// URL or http:// on a loopback "
+                f"address (the server's base URL), got {args.issuer!r}",
+                file=sys.stderr,
+            )
+            return 2
+        settings = replace(settings, oauth_server_issuer=args.issuer.rstrip("/"))
+    service = build_auth(settings).service
 
     async def work() -> str:
-        return await build_auth(settings).service.issue_token_for_user(args.user, args.scopes)
+        return await service.issue_token_for_user(args.user, args.scopes, lifetime=lifetime)
 
     return _with_database(settings, "issue-token", work)
+
+
+def _list_clients(args: argparse.Namespace, settings: Settings) -> int:
+    from auth.clients import registered_clients
+
+    async def work() -> str | None:
+        clients = await registered_clients()
+        return "\n".join(json.dumps(client) for client in clients) if clients else None
+
+    return _with_database(settings, "list-clients", work)
 
 
 def _rotate_keys(args: argparse.Namespace, settings: Settings) -> int:
@@ -268,7 +334,25 @@ def _parser() -> argparse.ArgumentParser:
     token = commands.add_parser("issue-token", help="print an access token for a user")
     token.add_argument("--user", required=True, help="the user's e-mail")
     token.add_argument("--scopes", required=True, help='space-separated, e.g. "orders:write"')
+    token.add_argument(
+        "--expires-in",
+        type=int,
+        metavar="SECONDS",
+        help=f"lifetime, {TOKEN_SECONDS_MIN} to {TOKEN_SECONDS_MAX} "
+        "(default: OAUTH_ACCESS_TOKEN_SECONDS, 900)",
+    )
+    token.add_argument(
+        "--issuer",
+        metavar="URL",
+        help="the server the token is for, when it is not OAUTH_SERVER_ISSUER's "
+        "(e.g. http://127.0.0.1:9000 for `serve --port 9000`)",
+    )
     token.set_defaults(handler=_issue_token)
+
+    commands.add_parser(
+        "list-clients",
+        help="print the registered OAuth clients, one JSON object per line",
+    ).set_defaults(handler=_list_clients)
 
     commands.add_parser(
         "rotate-keys", help="start signing with a new key (the old one stays valid until expiry)"
@@ -296,7 +380,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"storefront: configuration error: {error}", file=sys.stderr)
         return 2
     handler: Command = args.handler
-    return handler(args, settings)
+    try:
+        return handler(args, settings)
+    except Exception as error:
+        problem = _database_problem(error)
+        if problem is None:
+            raise
+        print(f"{args.command}: {problem}", file=sys.stderr)
+        return 1
+
+
+def _database_problem(error: Exception) -> str | None:
+    """One line for a database that can't be reached or used, or None for anything else."""
+    from asyncpg import PostgresConnectionError
+    from tortoise.exceptions import DBConnectionError
+
+    from server.database import DatabaseUnavailable
+
+    if isinstance(error, DatabaseUnavailable):
+        return str(error)
+    if isinstance(error, DBConnectionError | PostgresConnectionError | ConnectionError):
+        return (
+            f"the database connection failed ({error}); check DATABASE_URL and that the "
+            "database is up"
+        )
+    return None
 
 
 if __name__ == "__main__":

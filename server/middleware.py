@@ -29,6 +29,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # What an incoming X-Request-ID may be to be kept (it goes into logs and headers).
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 GRAPHQL_PATH = "/graphql"
+# The origins of pages served from this machine, on any port (CORS_ALLOW_LOOPBACK).
+LOOPBACK_ORIGINS = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?"
 access_log = logging.getLogger("storefront.access")
 
 
@@ -39,13 +41,14 @@ def middleware(settings: Settings) -> list[Middleware]:
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
+                allow_origin_regex=LOOPBACK_ORIGINS if settings.cors_allow_loopback else None,
                 allow_methods=["GET", "POST"],
                 allow_headers=["Authorization", "Content-Type", "Accept", REQUEST_ID_HEADER],
                 expose_headers=[REQUEST_ID_HEADER],
                 max_age=600,
             )
         ]
-        if settings.cors_origins
+        if settings.cors_origins or settings.cors_allow_loopback
         else []
     )
     # X-Forwarded-For/-Proto of the proxies in FORWARDED_ALLOW_IPS, first, so that every

@@ -27,6 +27,11 @@ _RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)\s*$")
 _OFF = {"off", "none", "0"}
 
 
+# Set by `storefront serve` for its workers: the URL it serves at, the built-in
+# authorization server's issuer unless OAUTH_SERVER_ISSUER says otherwise.
+SERVED_URL_VARIABLE = "STOREFRONT_SERVED_URL"
+
+
 class ConfigError(Exception):
     """A configuration variable is missing or malformed; the message names it."""
 
@@ -50,6 +55,9 @@ class Settings:
     max_units_held_per_customer: int = 100
     order_sweep_seconds: float = 60.0
     cors_origins: tuple[str, ...] = ()
+    # Browser apps on this machine (http://localhost:*, 127.0.0.1, [::1]) may call the API:
+    # for local development (`./scripts/run` turns it on), never in production.
+    cors_allow_loopback: bool = False
     log_level: str = "INFO"
     debug: bool = False
     # The built-in OAuth2 authorization server (`/oauth/*`): on, and the issuer identifier
@@ -235,7 +243,8 @@ def _oauth_issuers(
     config: Config, base: Settings, debug: bool
 ) -> tuple[bool, str, str | None, str | None]:
     """OAUTH_SERVER, OAUTH_SERVER_ISSUER, OAUTH_ISSUER, OAUTH_JWKS_URL, checked together."""
-    server_issuer = _parse(config, "OAUTH_SERVER_ISSUER", _http_url, base.oauth_server_issuer)
+    served = _parse(config, SERVED_URL_VARIABLE, _http_url, base.oauth_server_issuer)
+    server_issuer = _parse(config, "OAUTH_SERVER_ISSUER", _http_url, served)
     if server_issuer.startswith("http://") and not (debug or is_loopback_url(server_issuer)):
         raise ConfigError(
             "OAUTH_SERVER_ISSUER: must be https:// unless it is a loopback address "
@@ -299,6 +308,9 @@ def load_settings(
             config, "ORDER_SWEEP_SECONDS", _positive_number, base.order_sweep_seconds
         ),
         cors_origins=_parse(config, "CORS_ORIGINS", _origins, base.cors_origins),
+        cors_allow_loopback=_parse(
+            config, "CORS_ALLOW_LOOPBACK", _boolean, base.cors_allow_loopback
+        ),
         log_level=_parse(config, "LOG_LEVEL", _log_level, base.log_level),
         debug=debug,
         oauth_audience=_parse(config, "OAUTH_AUDIENCE", _not_blank, base.oauth_audience),

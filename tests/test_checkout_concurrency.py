@@ -41,9 +41,11 @@ UNITS_HELD = 1000
 
 @pytest.fixture
 def servers(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Two instances of the service on the test's database, started side by side."""
+    """Two instances of the service on the test's database, started side by side. Behind
+    a load balancer they share one public URL, the issuer of the tokens either accepts."""
     monkeypatch.setenv("MAX_UNITS_HELD_PER_CUSTOMER", str(UNITS_HELD))
-    started = [start_server(db, tmp_path) for _ in range(2)]
+    issuer = {"OAUTH_SERVER_ISSUER": "http://127.0.0.1:8000"}
+    started = [start_server(db, tmp_path, issuer) for _ in range(2)]
     try:
         for process, base in started:
             wait_healthy(process, base)

@@ -197,7 +197,9 @@ async def run_seed(
 DEMO_STAFF = ("staff@example.com", "Sam Staff", "storefront-staff")
 DEMO_CUSTOMER = ("customer@example.com", "Casey Customer", "storefront-customer")
 DEMO_CLIENT = "Storefront demo web app"
-DEMO_REDIRECT_URI = "http://127.0.0.1:5173/callback"
+# Vite's default address, by both names. The demo client is public, so any port of these
+# loopback URIs is accepted too (auth/clients.py).
+DEMO_REDIRECT_URIS = ("http://localhost:5173/callback", "http://127.0.0.1:5173/callback")
 DEMO_SCOPES = "profile orders:read orders:write reviews:write catalog:write orders:manage"
 
 
@@ -210,7 +212,7 @@ async def create_demo_accounts() -> str:
     existing = await OAuthClient.get_or_none(name=DEMO_CLIENT)
     if existing is not None:
         return existing.client_id
-    client = await create_client(DEMO_CLIENT, DEMO_SCOPES, [DEMO_REDIRECT_URI], public=True)
+    client = await create_client(DEMO_CLIENT, DEMO_SCOPES, list(DEMO_REDIRECT_URIS), public=True)
     return client.client_id
 
 
@@ -220,8 +222,9 @@ def demo_instructions(client_id: str) -> str:
         "seed: demo accounts (demo passwords: never use this database in production)\n"
         f"  staff:    {staff[0]} / {staff[2]}\n"
         f"  customer: {customer[0]} / {customer[2]}\n"
-        f"  public web client: {client_id} (redirect URI {DEMO_REDIRECT_URI}, PKCE S256)\n"
+        f"  public web client: {client_id} (PKCE S256; redirect URIs "
+        f"{' and '.join(DEMO_REDIRECT_URIS)}, any port; `storefront list-clients` shows it)\n"
         '  a token for GraphiQL\'s Headers tab ({"Authorization": "Bearer <token>"}):\n'
-        f"    storefront issue-token --user {customer[0]} "
+        f"    .venv/bin/storefront issue-token --user {customer[0]} "
         '--scopes "profile orders:read orders:write reviews:write"'
     )
