@@ -30,7 +30,7 @@ from starlette.routing import BaseRoute, Route
 from auth.config import AuthConfig, ExternalIssuer
 from auth.digests import new_secret
 from auth.jwks import RemoteJwks
-from auth.keys import KeyStore
+from auth.keys import KeyCipher, KeyStore
 from auth.resource import ResourceServer
 from auth.scopes import SCOPES
 from auth.server import AuthorizationService, HttpRequest, Prompt, Reply
@@ -73,12 +73,18 @@ def auth_config(settings: Settings) -> AuthConfig:
         refresh_token_seconds=settings.refresh_token_seconds,
         allow_http=settings.oauth_allow_http,
         external=external,
+        account_status_seconds=settings.account_status_seconds,
     )
+
+
+def key_cipher(settings: Settings) -> KeyCipher | None:
+    """What encrypts the private signing keys at rest; None without OAUTH_KEY_SECRET."""
+    return KeyCipher(settings.oauth_key_secret) if settings.oauth_key_secret else None
 
 
 def build_auth(settings: Settings) -> Auth:
     config = auth_config(settings)
-    keys = KeyStore(config.access_token_seconds)
+    keys = KeyStore(config.access_token_seconds, key_cipher(settings))
     remote = None
     if config.external is not None:
         remote = RemoteJwks(
