@@ -19,6 +19,7 @@ from schema.catalog import CatalogMutation, CatalogQuery, Category, Product
 from schema.context import page_limits
 from schema.errors import ErrorCodes, log_unexpected
 from schema.execution import ReleaseRequestData, StorefrontExecutionContext
+from schema.introspection import IntrospectionPolicy
 from schema.limits import QueryLimits
 from schema.nodes import load_node, load_nodes
 from schema.orders import Order, OrdersMutation, OrdersQuery
@@ -77,7 +78,7 @@ schema = StorefrontSchema(
     query=Query,
     mutation=Mutation,
     types=[Product, Category, Review, User, Order],
-    extensions=[QueryLimits, ErrorCodes, ReleaseRequestData],
+    extensions=[IntrospectionPolicy, QueryLimits, ErrorCodes, ReleaseRequestData],
     execution_context_class=StorefrontExecutionContext,
     federation_version="2.11",
 )
