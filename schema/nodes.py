@@ -21,6 +21,8 @@ from schema.relay import from_global_id
 
 # Raises UNAUTHENTICATED or FORBIDDEN when the caller may not read the row.
 Guard = Callable[[SchemaContext, Any], Awaitable[None]]
+# False when the row must look missing to the caller.
+Visible = Callable[[SchemaContext, Any], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class NodeType:
     loader: Callable[[Loaders], DataLoader[int, Any]]
     to_node: Callable[[Any], Any]
     guard: Guard | None
+    visible: Visible | None = None
 
 
 _NODE_TYPES: dict[str, NodeType] = {}
@@ -38,10 +41,12 @@ def register_node(
     loader: Callable[[Loaders], Any],
     to_node: Callable[[Any], Any],
     guard: Guard | None = None,
+    visible: Visible | None = None,
 ) -> None:
-    """Make a type fetchable by global ID; `guard` keeps private rows private, so that
-    `node` and `nodes` are no side door around the type's own queries."""
-    _NODE_TYPES[type_name] = NodeType(loader=loader, to_node=to_node, guard=guard)
+    """Make a type fetchable by global ID; `guard` keeps private rows private (an error),
+    `visible` hides them (as if missing), so that `node` and `nodes` are no side door
+    around the type's own queries."""
+    _NODE_TYPES[type_name] = NodeType(loader=loader, to_node=to_node, guard=guard, visible=visible)
 
 
 async def load_node(context: SchemaContext, global_id: str, expected: str | None = None) -> Any:
@@ -54,6 +59,8 @@ async def load_node(context: SchemaContext, global_id: str, expected: str | None
         raise BadUserInput(f"Unknown type in ID: {type_name[:32]!r}")
     row = await node_type.loader(context.loaders).load(id_)
     if row is None:
+        return None
+    if node_type.visible is not None and not await node_type.visible(context, row):
         return None
     if node_type.guard is not None:
         await node_type.guard(context, row)
