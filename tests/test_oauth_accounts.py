@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from models.oauth import AuthorizationCode, RefreshToken
-from server.settings import Settings
+from server.settings import ConfigError, Settings, load_settings
 from tests.conftest import StatementCounter, graphql
 from tests.oauth import (
     authorize_url,
@@ -223,3 +223,14 @@ async def test_unknown_users_are_one_line(db: str, tmp_path: Path) -> None:
         ("set-staff", "--email", "nobody@example.com", "--no-staff"),
     ):
         assert_refused(storefront(db, tmp_path, *command), "no user")
+
+
+def test_the_cache_window_is_a_setting() -> None:
+    assert load_settings({}, env_file=None).account_status_seconds == 5
+    assert (
+        load_settings({"ACCOUNT_STATUS_SECONDS": "0.5"}, env_file=None).account_status_seconds
+        == 0.5
+    )
+    for bad in ("-1", "soon", "nan", "86400"):
+        with pytest.raises(ConfigError, match=r"^ACCOUNT_STATUS_SECONDS: "):
+            load_settings({"ACCOUNT_STATUS_SECONDS": bad}, env_file=None)
