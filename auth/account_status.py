@@ -59,6 +59,10 @@ class AccountStatus:
             future.add_done_callback(lambda _: self._inflight.pop(user_id, None))
         return await asyncio.shield(future)
 
+    def forget(self, user_id: int) -> None:
+        """Drop what this instance knows of the user (it changed the account itself)."""
+        self._states.pop(user_id, None)
+
     async def _load(self, user_id: int) -> AccountState | None:
         started = self._clock()
         row = await User.filter(id=user_id).values_list(

@@ -255,7 +255,9 @@ class ResourceServer:
         if user is None:
             user = await _create_external_user(external_subject, claims, is_staff)
         if user.is_staff != is_staff:
+            # The provider decides who is staff; the account's cached state follows it.
             await User.filter(id=user.id).update(is_staff=is_staff)
+            self.accounts.forget(user.id)
         self._external_users[external_subject] = (user.id, is_staff)
         if len(self._external_users) > _USER_CACHE_SIZE:
             self._external_users.popitem(last=False)
