@@ -47,3 +47,6 @@ class AuthConfig:
     # Plain-http requests to the OAuth endpoints: only for a loopback issuer or in DEBUG.
     allow_http: bool = False
     external: ExternalIssuer | None = None
+    # How long an instance trusts what it read of a user's account state (deactivation,
+    # ended sessions, staff rights): see `auth.account_status`.
+    account_status_seconds: float = 5.0

@@ -13,8 +13,12 @@ here, only expire. A token that passed every check is remembered (up to
 `_VERIFIED_CACHE_SIZE` of them, until they expire or for `_VERIFIED_SECONDS` at most), so
 a client presenting the same token again costs a dictionary lookup, not a signature
 verification. Staff rights come from
-the token (`roles` for ours, the configured claim for external ones), so a demotion
-takes effect within one access-token lifetime.
+the token (`roles` for ours, the configured claim for external ones).
+
+Every token of a user then passes `check_account`: the account must still be active, the
+token issued after the user's sessions were last ended, and staff scopes need the user to
+be staff still. It reads the account through `auth.account_status` (cached for a few
+seconds per instance), so these changes reach tokens already issued within that time.
 
 An external token's subject maps to a local user, created on first use with the token's
 `email` (when present, not marked unverified, and not already taken: accounts are never
@@ -26,11 +30,12 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
+from auth.account_status import AccountStatus
 from auth.config import LEEWAY_SECONDS, AuthConfig, ExternalIssuer
 from auth.errors import InvalidToken, MalformedAuthorization
 from auth.jwks import RemoteJwks
@@ -72,6 +77,8 @@ class Viewer:
     scopes: frozenset[str]
     token_id: str | None
     subject: str
+    # The token's `iat`; None when it has none (external tokens may omit it).
+    issued_at: int | None = None
 
     @property
     def is_client(self) -> bool:
@@ -122,6 +129,7 @@ class ResourceServer:
         self.keys = keys
         self.remote = remote
         self.revocations = RevocationList()
+        self.accounts = AccountStatus(config.account_status_seconds)
         self._external_users: OrderedDict[str, tuple[int, bool]] = OrderedDict()
         self._verified: OrderedDict[str, _Verified] = OrderedDict()
 
@@ -137,7 +145,22 @@ class ResourceServer:
             self._remember(token, verified)
         if verified.local and await self.revocations.is_revoked(str(verified.viewer.token_id)):
             raise InvalidToken("the token has been revoked")
-        return verified.viewer
+        return await self.check_account(verified.viewer)
+
+    async def check_account(self, viewer: Viewer) -> Viewer:
+        """The viewer as the user's account allows now: InvalidToken when the account is
+        gone or deactivated or the token predates the end of the user's sessions; without
+        staff scopes when the user is no longer staff. Every path that accepts a token
+        (HTTP requests, long-lived connections re-checking) goes through here."""
+        if viewer.user_id is None:
+            return viewer
+        state = await self.accounts.state(viewer.user_id)
+        if state is None or not state.accepts(viewer.issued_at):
+            raise InvalidToken("the token's session has ended")
+        if viewer.is_staff and not state.is_staff:
+            scopes = allowed_for(viewer.scopes, is_staff=False)
+            return replace(viewer, is_staff=False, scopes=frozenset(scopes))
+        return viewer
 
     async def local_claims(self, token: str) -> dict[str, Any]:
         """The claims of one of our own access tokens, fully checked except revocation."""
@@ -224,6 +247,7 @@ class ResourceServer:
             scopes=frozenset(allowed_for(_external_scopes(claims), is_staff=is_staff)),
             token_id=token_id if isinstance(token_id, str) else None,
             subject=subject,
+            issued_at=_issued_at(claims),
         )
 
     async def _external_user(
@@ -238,7 +262,9 @@ class ResourceServer:
         if user is None:
             user = await _create_external_user(external_subject, claims, is_staff)
         if user.is_staff != is_staff:
+            # The provider decides who is staff; the account's cached state follows it.
             await User.filter(id=user.id).update(is_staff=is_staff)
+            self.accounts.forget(user.id)
         self._external_users[external_subject] = (user.id, is_staff)
         if len(self._external_users) > _USER_CACHE_SIZE:
             self._external_users.popitem(last=False)
@@ -256,7 +282,13 @@ def _local_viewer(claims: dict[str, Any]) -> Viewer:
         scopes=frozenset(str(claims.get("scope", "")).split()),
         token_id=str(claims["jti"]),
         subject=subject,
+        issued_at=_issued_at(claims),
     )
+
+
+def _issued_at(claims: dict[str, Any]) -> int | None:
+    iat = claims.get("iat")
+    return int(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else None
 
 
 def _valid_until(claims: dict[str, Any]) -> float:

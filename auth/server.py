@@ -166,6 +166,11 @@ class _Request(OAuth2Request):
 class _UserRecord:
     id: int
     is_staff: bool
+    is_active: bool = True
+
+    @classmethod
+    def of(cls, row: User) -> _UserRecord:
+        return cls(row.id, row.is_staff, row.is_active)
 
 
 @dataclass(frozen=True)
@@ -370,7 +375,7 @@ async def _load_code(code: str) -> _CodeRecord | None:
         pk=row.id,
         code_hash=row.code_hash,
         client_id=row.client.client_id,
-        user=_UserRecord(row.user.id, row.user.is_staff),
+        user=_UserRecord.of(row.user),
         redirect_uri=row.redirect_uri,
         scope=row.scope,
         code_challenge=row.code_challenge,
@@ -390,7 +395,7 @@ async def _load_refresh_token(token: str) -> _RefreshRecord | None:
         token_hash=row.token_hash,
         family_id=row.family_id,
         client_id=row.client.client_id,
-        user=_UserRecord(row.user.id, row.user.is_staff),
+        user=_UserRecord.of(row.user),
         scope=row.scope,
         expires_at=row.expires_at,
         created_at=row.created_at,
@@ -508,7 +513,7 @@ class _AuthorizationCodeGrant(AuthorizationCodeGrant):
             return None
         if record.client_id != client.client_id or record.used or record.expires_at <= _now():
             return None
-        return record
+        return record if record.user.is_active else None
 
     def delete_authorization_code(self, authorization_code: _CodeRecord) -> None:
         self.server.writes.append(
@@ -528,7 +533,7 @@ class _RefreshTokenGrant(RefreshTokenGrant):
         record = self.server.loaded.refresh_token
         if record is None or not matches(refresh_token, record.token_hash):
             return None
-        if record.is_revoked() or record.is_expired():
+        if record.is_revoked() or record.is_expired() or not record.user.is_active:
             return None
         return record
 
@@ -720,6 +725,8 @@ class AuthorizationService:
         user = await User.get_or_none(email=normalize_email(email))
         if user is None:
             raise AccountError(f"no user with the e-mail {normalize_email(email)}")
+        if not user.is_active:
+            raise AccountError(f"{user.email} is deactivated")
         try:
             requested = parse_scopes(scopes)
         except UnknownScope as error:
@@ -792,7 +799,7 @@ class AuthorizationService:
         if user is None:
             return None
         reply = server.create_authorization_response(
-            request=grant.request, grant_user=_UserRecord(user.id, user.is_staff), grant=grant
+            request=grant.request, grant_user=_UserRecord.of(user), grant=grant
         )
         reply = await self._commit(server, reply)
         await purge_expired()

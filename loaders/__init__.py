@@ -106,6 +106,10 @@ class Loaders:
         return Loader(reviews.load_reviews)
 
     @cached_property
+    def has_reviewed(self) -> DataLoader[int, bool]:
+        return Loader(reviews.load_have_reviewed)
+
+    @cached_property
     def reviews_by_product(self) -> DataLoader[Any, Any]:
         return Loader(reviews.load_review_pages)
 

@@ -18,6 +18,16 @@ async def load_reviews(ids: Sequence[int]) -> list[Any]:
     return one_per_key(await select_in(Review, "id", ids), "id", ids)
 
 
+async def load_have_reviewed(author_ids: Sequence[int]) -> list[bool]:
+    """Whether each user has written a review (which makes their name public)."""
+    authors = set(
+        await Review.filter(author_id__in=list(author_ids))
+        .distinct()
+        .values_list("author_id", flat=True)
+    )
+    return [author_id in authors for author_id in author_ids]
+
+
 async def load_review_pages(keys: Sequence[tuple[int, Window]]) -> list[Slice]:
     """Keys are (product id, window): a page of each product's reviews."""
     return await load_windows(Review, "product_id", REVIEWS_OF_PRODUCT, keys)

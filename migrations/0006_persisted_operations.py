@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('storefront', '0004_orders_hold_and_public_id')]
+    dependencies = [('storefront', '0005_accounts_active')]
 
     initial = False
 

@@ -19,6 +19,7 @@ from schema.catalog import CatalogMutation, CatalogQuery, Category, Product
 from schema.context import page_limits
 from schema.errors import ErrorCodes, log_unexpected
 from schema.execution import ReleaseRequestData, StorefrontExecutionContext
+from schema.introspection import IntrospectionPolicy
 from schema.limits import QueryLimits
 from schema.nodes import load_node, load_nodes
 from schema.observe import ObserveOperations
@@ -80,7 +81,13 @@ schema = StorefrontSchema(
     mutation=Mutation,
     subscription=Subscription,
     types=[Product, Category, Review, User, Order],
-    extensions=[QueryLimits, ErrorCodes, ReleaseRequestData, ObserveOperations],
+    extensions=[
+        IntrospectionPolicy,
+        QueryLimits,
+        ErrorCodes,
+        ReleaseRequestData,
+        ObserveOperations,
+    ],
     execution_context_class=StorefrontExecutionContext,
     federation_version="2.11",
 )

@@ -1,4 +1,11 @@
-"""GraphQL types for people: `User`."""
+"""GraphQL types for people: `User`.
+
+A user is private. Fetched by ID (`node`, `nodes`, federation's `_entities`), a user is
+shown to themself (scope `profile`) and to staff (`orders:manage`); to anyone else only
+when they wrote a review (reviews are public, and so is their author's display name), and
+otherwise exactly as a missing user: null. Whether users wrote reviews is read in one
+batch for all the users of a request.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ from models.accounts import User as UserModel
 from resolvers.pagination import PageArgs
 from schema.context import SchemaContext
 from schema.nodes import register_node
-from schema.permissions import require_owner_or_staff, require_scope
+from schema.permissions import STAFF_READ_SCOPE, require_owner_or_staff, require_scope
 from schema.prefetch import by_pk, prefetched_object, resolve_page
 from schema.relay import Connection, Node, id_of, to_global_id
 
@@ -62,7 +69,23 @@ class User(Node):
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> User | None:
         row = await info.context.loaders.user_by_id.load(id_of(id, "User", "id"))
-        return None if row is None else cls.from_model(row)
+        visible = await visible_user(info.context, row)
+        return None if visible is None else cls.from_model(visible)
+
+
+async def visible_user(context: SchemaContext, row: Any | None) -> Any | None:
+    """The user when the caller may see them at all (see the module's docstring), else
+    None: to everyone else they are missing."""
+    if row is None:
+        return None
+    viewer = await context.viewer()
+    if viewer is not None:
+        if viewer.user_id == row.id and viewer.has_scope("profile"):
+            return row
+        if viewer.acts_as_staff and viewer.has_scope(STAFF_READ_SCOPE):
+            return row
+    has_reviewed: bool = await context.loaders.has_reviewed.load(row.id)
+    return row if has_reviewed else None
 
 
 async def users_by_pk(context: SchemaContext, pks: list[int]) -> list[User | None]:
@@ -80,4 +103,4 @@ class AccountsQuery:
         return await prefetched_object(info, row, User.from_model)
 
 
-register_node("User", lambda loaders: loaders.user_by_id, User.from_model)
+register_node("User", lambda loaders: loaders.user_by_id, User.from_model, guard=visible_user)

@@ -38,6 +38,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # not a traceback from every worker.
     if code := _with_database(settings, "serve", _nothing):
         return code
+    if problem := _signing_keys_problem(settings):
+        print(f"storefront: configuration error: {problem}", file=sys.stderr)
+        return 2
     # The workers uvicorn starts build their settings from this environment.
     os.environ[SERVED_URL_VARIABLE] = served_url(args.host, args.port)
     if multiprocess_directory() or (args.workers > 1 and not args.reload):
@@ -67,6 +70,34 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         server_header=False,
     )
     return 0
+
+
+def _signing_keys_problem(settings: Settings) -> str | None:
+    """Why the signing keys can't be read with OAUTH_KEY_SECRET, checked before uvicorn
+    starts so that it is one line, not a failed start-up's traceback. Also encrypts keys
+    stored in plain text (as every instance's start-up does)."""
+    if not settings.oauth_server:
+        return None
+    from tortoise import Tortoise
+
+    from auth.keys import KeySecretError, KeyStore
+    from server.database import pending_migrations, tortoise_config
+    from server.oauth import key_cipher
+
+    async def check() -> str | None:
+        try:
+            await Tortoise.init(config=tortoise_config(settings.database_url))
+            if not await pending_migrations():
+                await KeyStore(settings.access_token_seconds, key_cipher(settings)).ensure()
+        except KeySecretError as error:
+            return str(error)
+        except Exception:  # an unreachable database is /readyz's to report
+            return None
+        finally:
+            await Tortoise.close_connections()
+        return None
+
+    return asyncio.run(check())
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -118,6 +149,7 @@ def _with_database(settings: Settings, name: str, work: Callable[[], Awaitable[s
 
     from auth.accounts import AccountError
     from auth.clients import ClientError
+    from auth.keys import KeySecretError
     from server.database import pending_migrations, prepare_database, tortoise_config
     from server.persisted import ManifestError
 
@@ -135,7 +167,7 @@ def _with_database(settings: Settings, name: str, work: Callable[[], Awaitable[s
             if output is not None:
                 print(output)
             return 0
-        except (AccountError, ClientError, ManifestError) as error:
+        except (AccountError, ClientError, KeySecretError, ManifestError) as error:
             print(f"{name}: {error}", file=sys.stderr)
             return 1
         finally:
@@ -223,11 +255,32 @@ def _list_clients(args: argparse.Namespace, settings: Settings) -> int:
     return _with_database(settings, "list-clients", work)
 
 
-def _rotate_keys(args: argparse.Namespace, settings: Settings) -> int:
-    from auth.keys import rotate_keys
+def _change_account(args: argparse.Namespace, settings: Settings) -> int:
+    """`deactivate-user`, `activate-user`, `revoke-tokens`, `set-staff`: change one
+    account and print its state as JSON."""
+    from auth import accounts
+
+    changes: dict[str, Callable[[], Awaitable[Any]]] = {
+        "deactivate-user": lambda: accounts.deactivate_user(args.email),
+        "activate-user": lambda: accounts.activate_user(args.email),
+        "revoke-tokens": lambda: accounts.end_sessions(args.user),
+        "set-staff": lambda: accounts.set_staff(args.email, args.staff),
+    }
 
     async def work() -> str:
-        kid = await rotate_keys(settings.access_token_seconds)
+        user = await changes[args.command]()
+        state = {"is_active": user.is_active, "is_staff": user.is_staff}
+        return json.dumps({"id": user.id, "email": user.email} | state)
+
+    return _with_database(settings, args.command, work)
+
+
+def _rotate_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from auth.keys import rotate_keys
+    from server.oauth import key_cipher
+
+    async def work() -> str:
+        kid = await rotate_keys(settings.access_token_seconds, key_cipher(settings))
         print(
             f"rotate-keys: new signing key {kid}; the previous one stays published "
             f"until its tokens expire",
@@ -348,6 +401,29 @@ def _parser() -> argparse.ArgumentParser:
         "(e.g. http://127.0.0.1:9000 for `serve --port 9000`)",
     )
     token.set_defaults(handler=_issue_token)
+
+    deactivate = commands.add_parser(
+        "deactivate-user", help="stop a user signing in and end their sessions"
+    )
+    deactivate.add_argument("--email", required=True)
+    deactivate.set_defaults(handler=_change_account)
+
+    activate = commands.add_parser("activate-user", help="let a deactivated user sign in again")
+    activate.add_argument("--email", required=True)
+    activate.set_defaults(handler=_change_account)
+
+    revoke = commands.add_parser(
+        "revoke-tokens", help="end every session of a user (they must sign in again)"
+    )
+    revoke.add_argument("--user", required=True, help="the user's e-mail")
+    revoke.set_defaults(handler=_change_account)
+
+    staff = commands.add_parser("set-staff", help="grant or remove a user's staff rights")
+    staff.add_argument("--email", required=True)
+    staff.add_argument(
+        "--staff", action=argparse.BooleanOptionalAction, required=True, help="--no-staff removes"
+    )
+    staff.set_defaults(handler=_change_account)
 
     commands.add_parser(
         "list-clients",

@@ -5,9 +5,10 @@ server that turns bearer tokens into viewers, the authorization service) once pe
 `oauth_routes(auth)` mounts the endpoints of the contract on them.
 
 The login page of `/oauth/authorize` is protected against cross-site request forgery
-with a double-submit cookie: the page sets a random token in a cookie and in a hidden
-field, and the POST must bring both, equal. Another site can make a browser send the
-cookie but can't read it to fill in the field. Over https the cookie is named with the
+with a signed double-submit cookie: the page sets a token signed by the server
+(`auth.csrf`) in a cookie and in a hidden field, and the POST must bring both, equal, and
+the token must verify. Another site can make a browser send the cookie but can't read it
+to fill in the field, and can't make up a token of its own. Over https the cookie is named with the
 `__Host-` prefix, so neither plain http nor a sibling subdomain can plant one. The page
 may not be framed, is never cached, and sends no referrer.
 
@@ -34,9 +35,10 @@ from starlette.routing import BaseRoute, Route
 
 from auth.accounts import normalize_email
 from auth.config import AuthConfig, ExternalIssuer
-from auth.digests import new_secret
+from auth.csrf import MAX_AGE_SECONDS as CSRF_MAX_AGE_SECONDS
+from auth.csrf import csrf_token_valid, new_csrf_token
 from auth.jwks import RemoteJwks
-from auth.keys import KeyStore
+from auth.keys import KeyCipher, KeyStore
 from auth.resource import ResourceServer
 from auth.scopes import SCOPES
 from auth.server import (
@@ -87,12 +89,18 @@ def auth_config(settings: Settings) -> AuthConfig:
         refresh_token_seconds=settings.refresh_token_seconds,
         allow_http=settings.oauth_allow_http,
         external=external,
+        account_status_seconds=settings.account_status_seconds,
     )
+
+
+def key_cipher(settings: Settings) -> KeyCipher | None:
+    """What encrypts the private signing keys at rest; None without OAUTH_KEY_SECRET."""
+    return KeyCipher(settings.oauth_key_secret) if settings.oauth_key_secret else None
 
 
 def build_auth(settings: Settings) -> Auth:
     config = auth_config(settings)
-    keys = KeyStore(config.access_token_seconds)
+    keys = KeyStore(config.access_token_seconds, key_cipher(settings))
     remote = None
     if config.external is not None:
         remote = RemoteJwks(
@@ -222,13 +230,12 @@ class _Endpoints:
         outcome = await self.auth.service.prompt(_http_request(request))
         if isinstance(outcome, Reply):
             return _authorization_reply(outcome)
-        return self._login_page(request, outcome, self._csrf_token(request))
+        return self._login_page(request, outcome, await self._csrf_token(request))
 
     async def _sign_in(self, request: Request) -> Response:
         form = dict(await _form(request) or [])
         cookie = request.cookies.get(self.csrf_cookie, "")
-        sent = form.get(CSRF_FIELD, "")
-        if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):
+        if not await self._csrf_passes(cookie, form.get(CSRF_FIELD, "")):
             return _error_page(
                 403,
                 "The sign-in form has expired",
@@ -251,10 +258,17 @@ class _Endpoints:
             request, outcome, cookie, username=username, error="Wrong e-mail or password."
         )
 
-    def _csrf_token(self, request: Request) -> str:
+    async def _csrf_passes(self, cookie: str, sent: str) -> bool:
+        if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):
+            return False
+        return await csrf_token_valid(self.auth.keys, cookie)
+
+    async def _csrf_token(self, request: Request) -> str:
         # Reused while valid, so two open sign-in tabs don't invalidate each other.
         existing = request.cookies.get(self.csrf_cookie, "")
-        return existing if len(existing) == 43 else new_secret(32)
+        if existing and await csrf_token_valid(self.auth.keys, existing):
+            return existing
+        return await new_csrf_token(self.auth.keys)
 
     def _login_page(
         self,
@@ -281,7 +295,7 @@ class _Endpoints:
         response.set_cookie(
             self.csrf_cookie,
             csrf_token,
-            max_age=3600,
+            max_age=CSRF_MAX_AGE_SECONDS,
             path="/",
             secure=self.secure_cookie,
             httponly=True,

@@ -100,6 +100,13 @@ class Settings:
     metrics_token: str | None = None
     log_format: str = "text"
     otel_exporter_otlp_endpoint: str | None = None
+    # Encrypts private signing keys at rest; required unless the issuer is a loopback URL.
+    oauth_key_secret: str | None = None
+    # How long an instance trusts a user's account state (deactivated, sessions ended,
+    # staff rights); 0 reads it on every request.
+    account_status_seconds: float = 5.0
+    # Schema introspection and "did you mean" suggestions in error messages.
+    introspection: bool = True
 
     @property
     def oauth_allow_http(self) -> bool:
@@ -138,6 +145,34 @@ def _positive_number(value: str) -> float:
     if not 0 < number < float("inf"):
         raise ValueError(f"must be a positive number of seconds, got {value!r}")
     return number
+
+
+def _non_negative_seconds(value: str) -> float:
+    number = float(value)
+    if not 0 <= number <= 3600:
+        raise ValueError(f"must be a number of seconds from 0 to 3600, got {value!r}")
+    return number
+
+
+def _key_secret(value: str) -> str:
+    if len(value) < 32:
+        raise ValueError(
+            "must be at least 32 characters (e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+    return value
+
+
+def _oauth_key_secret(config: Config, oauth_server: bool, server_issuer: str) -> str | None:
+    """OAUTH_KEY_SECRET: required when the built-in server signs tokens for a real
+    deployment (an issuer that is not a loopback URL)."""
+    secret = _parse(config, "OAUTH_KEY_SECRET", _key_secret, None)
+    if secret is None and oauth_server and not is_loopback_url(server_issuer):
+        raise ConfigError(
+            "OAUTH_KEY_SECRET: must be set (it encrypts the private signing keys) when "
+            f"OAUTH_SERVER_ISSUER is not a loopback URL, got {server_issuer!r}"
+        )
+    return secret
 
 
 def _database_url(value: str) -> str:
@@ -358,6 +393,11 @@ def load_settings(
             config, "SUBSCRIPTION_AUTH_SECONDS", _positive_int, base.subscription_auth_seconds
         ),
         redis_timeout=_parse(config, "REDIS_TIMEOUT", _positive_number, base.redis_timeout),
+        oauth_key_secret=_oauth_key_secret(config, oauth_server, server_issuer),
+        account_status_seconds=_parse(
+            config, "ACCOUNT_STATUS_SECONDS", _non_negative_seconds, base.account_status_seconds
+        ),
+        introspection=_parse(config, "INTROSPECTION", _boolean, base.introspection),
         oauth_server=oauth_server,
         oauth_server_issuer=server_issuer,
         oauth_issuer=issuer,

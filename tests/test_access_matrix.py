@@ -25,7 +25,7 @@ from models.reviews import Review
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.conftest import graphql
-from tests.factories import make_product
+from tests.factories import add_review, make_product
 from tests.oauth import browser_tokens, http_client, make_app, make_client, make_user
 
 SCOPES = "profile orders:read orders:write reviews:write catalog:write orders:manage"
@@ -169,6 +169,10 @@ async def world(settings: Settings) -> AsyncIterator[World]:
         bob = await make_user("bob@example.com")
         await make_user("staff@example.com", staff=True)
         client = await make_client(SCOPES)
+        # Review authors, so that their `User` is public and its fields' own rules show.
+        reviewed = await make_product(2)
+        for author in (ann, bob):
+            await add_review(reviewed, author, 5)
 
         async def token(email: str, scope: str) -> str:
             found = await browser_tokens(http, client.client_id, email, scope=scope)

@@ -19,9 +19,9 @@ from tests.oauth import make_app
 
 
 def storefront(
-    db: str, cwd: Path, *args: str, stdin: str | None = None
+    db: str, cwd: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": db, "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "DATABASE_URL": db, "LOG_LEVEL": "WARNING", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "server.cli", *args],
         env=env,

@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import IntegrityError
 from tortoise.migrations.api import migrate as migrate_to
+from tortoise.migrations.api.migrate import migrate as tortoise_migrate
 from tortoise.migrations.autodetector import MigrationAutodetector
 from tortoise.migrations.constraints import CheckConstraint, UniqueConstraint
 from tortoise.models import Model
@@ -335,3 +337,25 @@ def test_storefront_migrate_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
     with sqlite3.connect(database) as connection:
         applied = [row[0] for row in connection.execute("SELECT name FROM tortoise_migrations")]
     assert sorted(applied) == migration_names()
+
+
+async def test_accounts_migration_keeps_existing_users_active(empty_database: str) -> None:
+    """0005 adds `is_active` and `tokens_valid_after`: users created before it stay able to
+    sign in, with no session cut-off."""
+    async with TortoiseContext():
+        try:
+            await tortoise_migrate(
+                config=tortoise_config(empty_database), target=f"{APP_LABEL}.0003_oauth"
+            )
+        finally:
+            await Tortoise.close_connections()
+    async with orm_context(empty_database) as context:
+        await context.db().execute_query(CUSTOMER)
+    await migrate(empty_database)
+    async with orm_context(empty_database) as context:
+        rows = await context.db().execute_query_dict(
+            'SELECT id, is_active, tokens_valid_after FROM "user"'
+        )
+    assert [(row["id"], bool(row["is_active"]), row["tokens_valid_after"]) for row in rows] == [
+        (1, True, None)
+    ]

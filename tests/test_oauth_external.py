@@ -17,6 +17,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
+from auth.accounts import deactivate_user
 from auth.errors import IdentityProviderUnavailable, InvalidToken
 from auth.jwks import RemoteJwks
 from auth.resource import ResourceServer
@@ -236,3 +237,19 @@ async def test_an_unreachable_provider(idp: IdentityProvider) -> None:
     cold = RemoteJwks(url, cache_seconds=10, refetch_seconds=5, clock=lambda: now[0])
     with pytest.raises(IdentityProviderUnavailable):
         await cold.key(known)
+
+
+async def test_a_deactivated_external_user_is_refused(
+    settings: Settings, idp: IdentityProvider
+) -> None:
+    """The provider keeps issuing tokens; the local account decides whether they count."""
+    app = make_app(external_settings(settings, idp, account_status_seconds=0))
+    resource: ResourceServer = app.state.auth.resource
+    token = idp.token(email="eve@example.com", scope="profile")
+    assert (await resource.viewer(f"Bearer {token}")) is not None
+
+    await deactivate_user("eve@example.com")
+    later = idp.token(email="eve@example.com", scope="profile", iat=int(time.time()) + 1)
+    for refused in (token, later):
+        with pytest.raises(InvalidToken, match="session has ended"):
+            await resource.viewer(f"Bearer {refused}")
