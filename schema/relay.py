@@ -32,15 +32,25 @@ def to_global_id(type_name: str, id_: int) -> strawberry.ID:
     return strawberry.ID(base64.b64encode(f"{type_name}:{id_}".encode()).decode())
 
 
+# Every table's id is a 32-bit integer column: a larger number names no row, and on
+# PostgreSQL would make the statement fail.
+MAX_DATABASE_ID = 2**31 - 1
+
+
 def from_global_id(global_id: str) -> tuple[str, int]:
-    """(type name, database id) inside a global ID, or BAD_USER_INPUT."""
+    """(type name, database id) inside a global ID, or BAD_USER_INPUT saying what is wrong."""
     try:
-        type_name, _, raw_id = base64.b64decode(global_id, validate=True).decode().partition(":")
-        id_ = int(raw_id)
+        decoded = base64.b64decode(global_id, validate=True).decode()
     except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise BadUserInput(f"Invalid ID: {global_id[:64]!r}") from None
-    if not type_name or id_ < 1 or id_ > 2**63:
-        raise BadUserInput(f"Invalid ID: {global_id[:64]!r}")
+        raise BadUserInput(f"Invalid ID {global_id[:64]!r}: not an ID this API gave out") from None
+    type_name, _, raw_id = decoded.partition(":")
+    if not type_name or not (raw_id.isascii() and raw_id.isdigit()) or len(raw_id) > 10:
+        raise BadUserInput(f"Invalid ID {global_id[:64]!r}: not an ID this API gave out")
+    id_ = int(raw_id)
+    if not 1 <= id_ <= MAX_DATABASE_ID:
+        raise BadUserInput(
+            f"Invalid ID {global_id[:64]!r}: its number must be between 1 and {MAX_DATABASE_ID}"
+        )
     return type_name, id_
 
 

@@ -31,7 +31,9 @@ def create_app(settings: Settings | None = None, *, manage_database: bool = True
         if not manage_database:
             yield
             return
-        async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+        async with RegisterTortoise(
+            app, config=tortoise_config(settings.database_url, settings.database_timeout)
+        ):
             await auth.keys.ensure()
             # Objects alive after start-up (modules, schema, pools) never become garbage:
             # keep the cyclic collector from walking them on every collection.

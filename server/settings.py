@@ -59,6 +59,11 @@ class Settings:
     oauth_jwks_refetch_seconds: int = 60
     access_token_seconds: int = 900
     refresh_token_seconds: int = 30 * 24 * 3600
+    # Deadlines (seconds): connecting to the database and each statement; a client's
+    # request line and headers; its body.
+    database_timeout: float = 5.0
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
 
     @property
     def oauth_allow_http(self) -> bool:
@@ -89,6 +94,13 @@ def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
         raise ValueError(f"must be a positive integer, got {value!r}")
+    return number
+
+
+def _positive_seconds(value: str) -> float:
+    number = float(value)
+    if not 0 < number < 86_400:
+        raise ValueError(f"must be a number of seconds above 0 and below 86400, got {value!r}")
     return number
 
 
@@ -204,6 +216,15 @@ def load_settings(
         ),
         refresh_token_seconds=_parse(
             config, "OAUTH_REFRESH_TOKEN_SECONDS", _positive_int, base.refresh_token_seconds
+        ),
+        database_timeout=_parse(
+            config, "DATABASE_TIMEOUT", _positive_seconds, base.database_timeout
+        ),
+        http_header_timeout=_parse(
+            config, "HTTP_HEADER_TIMEOUT", _positive_seconds, base.http_header_timeout
+        ),
+        http_body_timeout=_parse(
+            config, "HTTP_BODY_TIMEOUT", _positive_seconds, base.http_body_timeout
         ),
         oauth_server=oauth_server,
         oauth_server_issuer=server_issuer,

@@ -197,10 +197,18 @@ async def graphql(
     return body
 
 
-def start_server(database_url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    database_url: str, workdir: Path, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """The real service under uvicorn in a child process, and its base URL."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "GRAPHIQL": "true", "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "GRAPHIQL": "true",
+        "LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--port", str(port)], env=env, cwd=workdir
     )
