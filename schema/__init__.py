@@ -84,7 +84,7 @@ def _reference_keys(type_: Any) -> frozenset[str]:
     return frozenset(parameters) - {"cls", "info"}
 
 
-_ENTITY_TYPES = [Product, Category, Review, User, Order]
+_ENTITY_TYPES: list[Any] = [Product, Category, Review, User, Order]
 _ENTITY_KEYS = {
     type_.__strawberry_definition__.name: _reference_keys(type_)
     for type_ in _ENTITY_TYPES

@@ -41,6 +41,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,
         proxy_headers=True,
         server_header=False,
+        # Deadlines for reading each request's headers and body (HTTP_HEADER_TIMEOUT,
+        # HTTP_BODY_TIMEOUT), which uvicorn has no option for.
+        http="server.http_protocol:DeadlineHttpProtocol",
+        # A WebSocket message is a request body too: larger ones close the socket (1009).
+        ws_max_size=settings.max_body_bytes,
     )
     return 0
 
@@ -88,7 +93,9 @@ def _with_database(settings: Settings, name: str, work: Callable[[], Awaitable[s
     from server.database import pending_migrations, tortoise_config
 
     async def run() -> int:
-        await Tortoise.init(config=tortoise_config(settings.database_url))
+        await Tortoise.init(
+            config=tortoise_config(settings.database_url, settings.database_timeout)
+        )
         try:
             if await pending_migrations():
                 print(
