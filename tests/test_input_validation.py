@@ -19,6 +19,7 @@ import pytest
 from models.catalog import Product
 from models.orders import Order
 from models.reviews import Review
+from schema import relay
 from schema.relay import to_global_id
 from tests.conftest import graphql
 from tests.factories import make_product
@@ -78,6 +79,20 @@ async def test_ids_out_of_range_are_bad_user_input_everywhere(
     )
     bad_input(placed, "Invalid ID")
     assert await Order.all().count() == 0
+
+
+async def test_a_statement_the_database_refuses_is_an_internal_error_not_an_outage(
+    client: httpx.AsyncClient, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Let an ID past PostgreSQL's integer slip through, as a forgotten check would.
+    monkeypatch.setattr(relay, "MAX_DATABASE_ID", 2**62)
+    query = "query($id: ID!) { product(id: $id) { id } }"
+    body = await graphql(client, query, {"id": raw_id("Product:2147483648")})
+    if db.startswith("postgres"):
+        assert codes(body) == ["INTERNAL_SERVER_ERROR"], body
+        assert body["errors"][0]["message"] == "Internal server error"
+    else:
+        assert body == {"data": {"product": None}}
 
 
 async def test_the_largest_id_is_simply_not_found(client: httpx.AsyncClient) -> None:

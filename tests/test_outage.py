@@ -22,7 +22,7 @@ import pytest
 from models.catalog import Product
 from models.orders import Order
 from schema.relay import to_global_id
-from server.settings import Settings
+from server.settings import ConfigError, Settings, load_settings
 from tests.conftest import graphql, start_server, stop_server, wait_healthy
 from tests.factories import make_product
 from tests.oauth import browser_tokens, http_client, make_app, make_client
@@ -170,3 +170,11 @@ async def test_a_locked_sqlite_database_is_unavailable_not_an_internal_error(
     body, _ = await locked_sqlite.place("locked")
     assert body["data"]["placeOrder"]["order"] is not None, body
     assert await locked_sqlite.stock() == 9
+
+
+@pytest.mark.parametrize("name", ["DATABASE_TIMEOUT", "HTTP_HEADER_TIMEOUT", "HTTP_BODY_TIMEOUT"])
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "nan", "inf"])
+def test_deadlines_are_positive_seconds(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: value}, env_file=None)
+    assert getattr(load_settings({name: "2.5"}, env_file=None), name.lower()) == 2.5
