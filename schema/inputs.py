@@ -93,12 +93,12 @@ def nul_character_error(variables: dict[str, Any] | None, document: Any) -> Grap
 class RefuseNulCharacters(SchemaExtension):
     """Refuses a request whose variables or literals hold a NUL character, before it runs.
 
-    Placed after `QueryLimits`, which validates the document: a valid one is checked.
+    A document already refused (by `QueryLimits`, placed before it) is left as it is.
     """
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        if context.pre_execution_errors == [] and context.graphql_document is not None:
+        if not context.pre_execution_errors and context.graphql_document is not None:
             error = nul_character_error(context.variables, context.graphql_document)
             if error is not None:
                 context.pre_execution_errors = [error]

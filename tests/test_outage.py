@@ -112,9 +112,13 @@ async def test_a_partition_ends_requests_in_time_and_the_service_recovers(
     proxy.swallow()
     body, took = await outage.place("during")
     assert code(body) == "SERVICE_UNAVAILABLE", body
+    started = time.monotonic()
     ready = await outage.http.get("/readyz")
     assert ready.status_code == 503
-    print(f"placeOrder during a partition: SERVICE_UNAVAILABLE after {took:.2f} s")
+    print(
+        f"during a partition: placeOrder SERVICE_UNAVAILABLE after {took:.2f} s, "
+        f"/readyz 503 after {time.monotonic() - started:.2f} s"
+    )
 
     proxy.heal()
     assert await outage.stock() == 9
