@@ -5,6 +5,11 @@ a `kid` we don't have triggers a refetch (the provider may have rotated), but at
 fetch per `refetch_seconds` whatever the reason: a stream of forged `kid`s costs the
 provider one request per interval. Concurrent callers share one fetch. When a fetch fails
 the keys we already have stay in use; with none at all, `IdentityProviderUnavailable`.
+
+A fetch has one deadline for the whole of it (connecting, headers, body): httpx's own
+timeouts bound each read, and a provider sending a byte every few seconds would pass
+them for as long as it likes. Past the deadline the fetch counts as failed, and the next
+one waits for `refetch_seconds` like any other.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from auth.errors import IdentityProviderUnavailable
 
 logger = logging.getLogger(__name__)
 
-FETCH_TIMEOUT_SECONDS = 5.0
+FETCH_TIMEOUT_SECONDS = 5.0  # for the whole fetch
 # Symmetric ("oct") keys would let anyone holding the published key forge tokens.
 ASYMMETRIC_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
 
@@ -63,12 +68,14 @@ class RemoteJwks:
         refetch_seconds: int,
         fetch: Fetch = fetch_json,
         clock: Callable[[], float] = time.monotonic,
+        fetch_seconds: float = FETCH_TIMEOUT_SECONDS,
     ) -> None:
         self.url = url
         self.cache_seconds = cache_seconds
         self.refetch_seconds = refetch_seconds
         self._fetch = fetch
         self._clock = clock
+        self._fetch_seconds = fetch_seconds
         self._keys: dict[str, Key] | None = None
         self._fetched_at = 0.0
         self._attempted_at: float | None = None
@@ -95,7 +102,16 @@ class RemoteJwks:
 
     async def _download(self) -> None:
         try:
-            keys = _import_keys(await self._fetch(self.url))
+            async with asyncio.timeout(self._fetch_seconds):
+                document = await self._fetch(self.url)
+            keys = _import_keys(document)
+        except TimeoutError:
+            logger.warning(
+                "fetching the JWKS at %s took longer than %s s; gave up",
+                self.url,
+                self._fetch_seconds,
+            )
+            return
         except (httpx.HTTPError, ValueError) as error:
             logger.warning("fetching the JWKS at %s failed: %s", self.url, error)
             return

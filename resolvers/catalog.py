@@ -239,7 +239,11 @@ def _problems(changes: ProductChanges, *, creating: bool) -> list[Problem]:
         )
     if changes.description is not None:
         found += check_text(
-            changes.description, ("input", "description"), max_length=10_000, required=False
+            changes.description,
+            ("input", "description"),
+            max_length=10_000,
+            required=False,
+            multiline=True,
         )
     if changes.price is None and creating:
         found.append(Problem(("input", "price"), "`price` is required", ProblemCode.REQUIRED))

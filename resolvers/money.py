@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException, InvalidOperation
 
 from resolvers.errors import BadUserInput
 
@@ -20,7 +20,7 @@ def to_minor(amount: Decimal, field: str) -> int:
         minor = amount * _SCALE
         if not amount.is_finite() or amount < 0 or minor != minor.to_integral_value():
             raise InvalidOperation
-    except InvalidOperation:
+    except DecimalException:
         raise BadUserInput(
             f"`{field}` must be a non-negative amount with at most {MINOR_DIGITS} decimals"
         ) from None

@@ -19,7 +19,9 @@ MAX_BODY = 5_000
 
 async def add_review(author_id: int, product_id: int, rating: int, body: str) -> Review:
     """One review per author and product; the product's rating figures move with it."""
-    problems = check_text(body, ("input", "body"), max_length=MAX_BODY, required=False)
+    problems = check_text(
+        body, ("input", "body"), max_length=MAX_BODY, required=False, multiline=True
+    )
     if not 1 <= rating <= 5:
         problems.append(
             Problem(("input", "rating"), "`rating` must be 1 to 5", ProblemCode.INVALID_RATING)

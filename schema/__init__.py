@@ -17,8 +17,9 @@ from resolvers.errors import BadUserInput
 from schema.accounts import AccountsQuery, User
 from schema.catalog import CatalogMutation, CatalogQuery, Category, Product
 from schema.context import page_limits
-from schema.errors import ErrorCodes, log_unexpected
+from schema.errors import ErrorCodes, log_errors
 from schema.execution import ReleaseRequestData, StorefrontExecutionContext
+from schema.inputs import SCALAR_OVERRIDES, RefuseNulCharacters
 from schema.introspection import IntrospectionPolicy
 from schema.limits import QueryLimits
 from schema.nodes import load_node, load_nodes
@@ -58,8 +59,17 @@ class StorefrontSchema(Schema):
     async def entities_resolver(  # type: ignore[override]
         self, info: Info, representations: list[FederationAny]
     ) -> list[FederationAny]:
-        """Federation's `_entities`: references resolve in batches, then prefetch as one."""
-        pending = super().entities_resolver(info, representations)
+        """Federation's `_entities`: references resolve in batches, then prefetch as one.
+
+        A malformed representation is the client's mistake: BAD_USER_INPUT at its index,
+        checked here, since Strawberry would fail on it with a KeyError or TypeError.
+        """
+        problems = [_representation_problem(item) for item in representations]
+        valid = [
+            item for item, problem in zip(representations, problems, strict=True) if not problem
+        ]
+        resolved = iter(super().entities_resolver(info, valid))
+        pending = [problem or next(resolved) for problem in problems]
         found = await asyncio.gather(*(_awaited(item) for item in pending), return_exceptions=True)
         await prefetched(
             info, [item for item in found if hasattr(item, "__strawberry_definition__")]
@@ -69,7 +79,36 @@ class StorefrontSchema(Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        log_unexpected(errors, execution_context)
+        log_errors(errors, execution_context)
+
+
+def _reference_keys(type_: Any) -> frozenset[str]:
+    parameters = inspect.signature(type_.resolve_reference).parameters
+    return frozenset(parameters) - {"cls", "info"}
+
+
+_ENTITY_TYPES: list[Any] = [Product, Category, Review, User, Order]
+_ENTITY_KEYS = {
+    type_.__strawberry_definition__.name: _reference_keys(type_)
+    for type_ in _ENTITY_TYPES
+    if hasattr(type_, "resolve_reference")
+}
+
+
+def _representation_problem(representation: Any) -> BadUserInput | None:
+    """What is wrong with one `_entities` representation, or None."""
+    if not isinstance(representation, dict):
+        return BadUserInput("A representation must be an object with `__typename` and a key")
+    type_name = representation.get("__typename")
+    keys = _ENTITY_KEYS.get(type_name) if isinstance(type_name, str) else None
+    if keys is None:
+        names = ", ".join(sorted(_ENTITY_KEYS))
+        return BadUserInput(f"`__typename` must be one of this subgraph's entities: {names}")
+    given = {name: value for name, value in representation.items() if name != "__typename"}
+    if not given or not set(given) <= keys or not all(isinstance(v, str) for v in given.values()):
+        expected = " or ".join(f"`{key}`" for key in sorted(keys))
+        return BadUserInput(f"A {type_name} representation takes {expected}, as a string")
+    return None
 
 
 async def _awaited(value: Any) -> Any:
@@ -80,14 +119,16 @@ schema = StorefrontSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    types=[Product, Category, Review, User, Order],
+    types=_ENTITY_TYPES,
     extensions=[
         IntrospectionPolicy,
         QueryLimits,
+        RefuseNulCharacters,
         ErrorCodes,
         ReleaseRequestData,
         ObserveOperations,
     ],
+    scalar_overrides=SCALAR_OVERRIDES,
     execution_context_class=StorefrontExecutionContext,
     federation_version="2.11",
 )

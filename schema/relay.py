@@ -34,6 +34,11 @@ def to_global_id(type_name: str, id_: int | str) -> strawberry.ID:
     return strawberry.ID(base64.b64encode(f"{type_name}:{id_}".encode()).decode())
 
 
+# Every table's id is a 32-bit integer column: a larger number names no row, and on
+# PostgreSQL would make the statement fail.
+MAX_DATABASE_ID = 2**31 - 1
+
+
 def decode_global_id(global_id: str) -> tuple[str, str]:
     """(type name, key) inside a global ID, or BAD_USER_INPUT."""
     try:
@@ -46,18 +51,19 @@ def decode_global_id(global_id: str) -> tuple[str, str]:
 
 
 def database_id(key: str, global_id: str) -> int:
-    """The database id a global ID's key names, or BAD_USER_INPUT."""
-    try:
-        id_ = int(key)
-    except ValueError:
-        raise _invalid(global_id) from None
-    if id_ < 1 or id_ > 2**63:
+    """The database id a global ID's key names, or BAD_USER_INPUT saying what is wrong."""
+    if not (key.isascii() and key.isdigit()) or len(key) > 10:
         raise _invalid(global_id)
+    id_ = int(key)
+    if not 1 <= id_ <= MAX_DATABASE_ID:
+        raise BadUserInput(
+            f"Invalid ID {global_id[:64]!r}: its number must be between 1 and {MAX_DATABASE_ID}"
+        )
     return id_
 
 
 def _invalid(global_id: str) -> BadUserInput:
-    return BadUserInput(f"Invalid ID: {global_id[:64]!r}")
+    return BadUserInput(f"Invalid ID {global_id[:64]!r}: not an ID this API gave out")
 
 
 def id_of(global_id: str, type_name: str, argument: str) -> int:

@@ -71,7 +71,9 @@ def create_app(
             async with sweeping():
                 yield
             return
-        async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+        async with RegisterTortoise(
+            app, config=tortoise_config(settings.database_url, settings.database_timeout)
+        ):
             await auth.keys.ensure()
             # Objects alive after start-up (modules, schema, pools) never become garbage:
             # keep the cyclic collector from walking them on every collection.

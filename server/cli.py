@@ -68,6 +68,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # (server.middleware): uvicorn's default would trust 127.0.0.1 besides.
         proxy_headers=False,
         server_header=False,
+        # Deadlines for reading each request's headers and body (HTTP_HEADER_TIMEOUT,
+        # HTTP_BODY_TIMEOUT), which uvicorn has no option for.
+        http="server.http_protocol:DeadlineHttpProtocol",
+        # A WebSocket message is a request body too: larger ones close the socket (1009).
+        ws_max_size=settings.max_body_bytes,
     )
     return 0
 
@@ -154,8 +159,10 @@ def _with_database(settings: Settings, name: str, work: Callable[[], Awaitable[s
     from server.persisted import ManifestError
 
     async def run() -> int:
-        await prepare_database(settings.database_url)
-        await Tortoise.init(config=tortoise_config(settings.database_url))
+        await prepare_database(settings.database_url, seconds=settings.database_timeout)
+        await Tortoise.init(
+            config=tortoise_config(settings.database_url, settings.database_timeout)
+        )
         try:
             if await pending_migrations():
                 print(

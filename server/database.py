@@ -32,23 +32,37 @@ async def _keep_session(connection: object) -> None:
     """
 
 
-def _connection(database_url: str) -> dict[str, Any]:
+def _connection(database_url: str, timeout: float | None) -> dict[str, Any]:
     connection: dict[str, Any] = expand_db_url(database_url)
+    credentials = connection["credentials"]
     if connection["engine"] == "tortoise.backends.asyncpg":
-        credentials = connection["credentials"]
         credentials["reset"] = _keep_session
         # asyncpg prepares every statement; after five runs PostgreSQL may switch one to
         # a generic plan that ignores the values, and with them the index a search or a
         # keyset condition needs. Plan each execution for its values.
-        settings = credentials.setdefault("server_settings", {})
-        settings.setdefault("plan_cache_mode", "force_custom_plan")
+        server_settings = credentials.setdefault("server_settings", {})
+        server_settings.setdefault("plan_cache_mode", "force_custom_plan")
+        if timeout is not None:
+            # Tortoise hands these to asyncpg's pool: `timeout` bounds connecting,
+            # `command_timeout` every statement (BEGIN, COMMIT and ROLLBACK too) and the
+            # cancel request sent after one times out; past it asyncpg raises TimeoutError
+            # and drops a connection it cannot cancel on.
+            credentials.setdefault("timeout", timeout)
+            credentials.setdefault("command_timeout", timeout)
+    elif connection["engine"] == "tortoise.backends.sqlite" and timeout is not None:
+        # How long a statement waits for another connection's lock ("database is locked").
+        credentials.setdefault("busy_timeout", round(timeout * 1000))
     return connection
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
-    """The Tortoise config for one database; migrations live in the `migrations` package."""
+def tortoise_config(database_url: str, timeout: float | None = None) -> dict[str, Any]:
+    """The Tortoise config for one database; migrations live in the `migrations` package.
+
+    `timeout` is the deadline in seconds for connecting and for each statement; None
+    leaves statements unbounded (migrations may legitimately run long).
+    """
     return {
-        "connections": {"default": _connection(database_url)},
+        "connections": {"default": _connection(database_url, timeout)},
         "apps": {APP_LABEL: _APP},
         "use_tz": True,
         "timezone": "UTC",

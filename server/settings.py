@@ -107,6 +107,11 @@ class Settings:
     account_status_seconds: float = 5.0
     # Schema introspection and "did you mean" suggestions in error messages.
     introspection: bool = True
+    # Deadlines (seconds): connecting to the database and each statement; a client's
+    # request line and headers; its body.
+    database_timeout: float = 5.0
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
 
     @property
     def oauth_allow_http(self) -> bool:
@@ -140,10 +145,10 @@ def _positive_int(value: str) -> int:
     return number
 
 
-def _positive_number(value: str) -> float:
+def _positive_seconds(value: str) -> float:
     number = float(value)
-    if not 0 < number < float("inf"):
-        raise ValueError(f"must be a positive number of seconds, got {value!r}")
+    if not 0 < number < 86_400:
+        raise ValueError(f"must be a number of seconds above 0 and below 86400, got {value!r}")
     return number
 
 
@@ -340,7 +345,7 @@ def load_settings(
             config, "MAX_UNITS_HELD_PER_CUSTOMER", _positive_int, base.max_units_held_per_customer
         ),
         order_sweep_seconds=_parse(
-            config, "ORDER_SWEEP_SECONDS", _positive_number, base.order_sweep_seconds
+            config, "ORDER_SWEEP_SECONDS", _positive_seconds, base.order_sweep_seconds
         ),
         cors_origins=_parse(config, "CORS_ORIGINS", _origins, base.cors_origins),
         cors_allow_loopback=_parse(
@@ -392,12 +397,21 @@ def load_settings(
         subscription_auth_seconds=_parse(
             config, "SUBSCRIPTION_AUTH_SECONDS", _positive_int, base.subscription_auth_seconds
         ),
-        redis_timeout=_parse(config, "REDIS_TIMEOUT", _positive_number, base.redis_timeout),
+        redis_timeout=_parse(config, "REDIS_TIMEOUT", _positive_seconds, base.redis_timeout),
         oauth_key_secret=_oauth_key_secret(config, oauth_server, server_issuer),
         account_status_seconds=_parse(
             config, "ACCOUNT_STATUS_SECONDS", _non_negative_seconds, base.account_status_seconds
         ),
         introspection=_parse(config, "INTROSPECTION", _boolean, base.introspection),
+        database_timeout=_parse(
+            config, "DATABASE_TIMEOUT", _positive_seconds, base.database_timeout
+        ),
+        http_header_timeout=_parse(
+            config, "HTTP_HEADER_TIMEOUT", _positive_seconds, base.http_header_timeout
+        ),
+        http_body_timeout=_parse(
+            config, "HTTP_BODY_TIMEOUT", _positive_seconds, base.http_body_timeout
+        ),
         oauth_server=oauth_server,
         oauth_server_issuer=server_issuer,
         oauth_issuer=issuer,

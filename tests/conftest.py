@@ -202,8 +202,13 @@ def start_server(
 ) -> tuple[subprocess.Popen[bytes], str]:
     """The real service under uvicorn in a child process, and its base URL."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "GRAPHIQL": "true", "LOG_LEVEL": "WARNING"}
-    env |= extra_env or {}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "GRAPHIQL": "true",
+        "LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--port", str(port)], env=env, cwd=workdir
     )

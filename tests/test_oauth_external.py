@@ -253,3 +253,55 @@ async def test_a_deactivated_external_user_is_refused(
     for refused in (token, later):
         with pytest.raises(InvalidToken, match="session has ended"):
             await resource.viewer(f"Bearer {refused}")
+
+
+class TricklingProvider:
+    """A JWKS endpoint that answers one byte at a time, each well within a read timeout."""
+
+    def __init__(self, pause: float) -> None:
+        self.pause = pause
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/jwks"
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        await reader.readuntil(b"\r\n\r\n")
+        body = b'{"keys": []}'
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        try:
+            for byte in answer:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(self.pause)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+
+async def test_a_provider_that_trickles_its_keys_is_given_up_on_in_time() -> None:
+    provider = TricklingProvider(pause=0.2)
+    url = await provider.start()
+    try:
+        jwks = RemoteJwks(url, cache_seconds=3600, refetch_seconds=60, fetch_seconds=1.0)
+        started = time.monotonic()
+        # The outer deadline only keeps a hanging fetch from hanging the test run.
+        async with asyncio.timeout(20):
+            with pytest.raises(IdentityProviderUnavailable):
+                await jwks.key("any")
+            first = time.monotonic() - started
+            # The failed fetch counts: the next caller is answered at once, no new fetch.
+            with pytest.raises(IdentityProviderUnavailable):
+                await jwks.key("any")
+        print(f"slow JWKS refused after {first:.2f} s (fetch deadline 1 s)")
+        assert provider.connections == 1
+    finally:
+        await provider.stop()
