@@ -71,6 +71,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # Deadlines for reading each request's headers and body (HTTP_HEADER_TIMEOUT,
         # HTTP_BODY_TIMEOUT), which uvicorn has no option for.
         http="server.http_protocol:DeadlineHttpProtocol",
+        ws="server.ws_protocol:GoingAwayProtocol",
         # A WebSocket message is a request body too: larger ones close the socket (1009).
         ws_max_size=settings.max_body_bytes,
     )

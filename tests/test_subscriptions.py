@@ -562,7 +562,7 @@ async def test_sigterm_closes_open_sockets(db: str, tmp_path: Path) -> None:
         assert process.wait(timeout=10) in {0, -signal.SIGTERM}
     finally:
         stop_server(process)
-    assert code in {1001, 1012}, code
+    assert code == 1001, code  # going away (uvicorn alone would say 1012)
 
 
 def test_serve_says_when_events_will_not_cross_workers(
