@@ -28,7 +28,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
@@ -49,9 +49,12 @@ from auth.resource import bearer_token
 from auth.tokens import peek
 from resolvers.errors import ServiceUnavailable, Unauthenticated
 from server.context import Context, close_websocket
+from server.graphql_http import RequestError
 
 if TYPE_CHECKING:
     from strawberry.schema.schema import StreamResult
+
+    from server.graphql_app import GraphQLApp
 
 logger = logging.getLogger("storefront.websocket")
 
@@ -211,7 +214,30 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 {"id": message["id"], "type": "error", "payload": [error.formatted]}
             )
             return
+        if self.connection_acknowledged:
+            allowed = await self._allowed_document(message)
+            if allowed is None:
+                return
+            message = allowed
         await super().handle_subscribe(message)
+
+    async def _allowed_document(self, message: SubscribeMessage) -> SubscribeMessage | None:
+        """The message with the document PERSISTED_QUERIES lets run (in `only` mode, the
+        registered operation), or None once an `error` message refused it: a WebSocket is
+        no side door around the allow-list."""
+        payload = message["payload"]
+        view = cast("GraphQLApp", self.view)
+        try:
+            resolution = await view.persisted.resolve(
+                payload.get("query"), payload.get("extensions"), None
+            )
+        except RequestError as refused:
+            error = GraphQLError(refused.message, extensions={"code": refused.code})
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            )
+            return None
+        return {**message, "payload": {**payload, "query": resolution.query}}
 
     async def _send_result_stream(
         self, operation: Operation[Context, None], result_source: StreamResult

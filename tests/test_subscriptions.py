@@ -27,6 +27,7 @@ from httpx_ws.transport import ASGIWebSocketTransport
 from events import EventsUnavailable
 from models.catalog import Category, Product
 from schema.relay import to_global_id
+from server.persisted import ManifestOperation, register_operations, sha256_hex
 from server.settings import Settings
 from tests import factories
 from tests.conftest import (
@@ -606,3 +607,21 @@ async def test_publishing_without_redis_is_counted_and_logged_once(
     assert [r.getMessage() for r in caplog.records].count(
         "events: cannot publish to Redis (not connected); events are lost until it is back"
     ) == 1
+
+
+async def test_the_allow_list_covers_subscriptions(settings: Settings) -> None:
+    registered = "subscription Stock { inventoryChanged { stock delta } }"
+    await register_operations(
+        [
+            ManifestOperation(sha256_hex(registered), registered, "Stock", "subscription"),
+            ManifestOperation(sha256_hex(PLACE), PLACE, None, "mutation"),
+        ]
+    )
+    only = replace(settings, persisted_queries="only")
+    async with shop_for(only) as shop, connect(shop.http) as socket:
+        await socket.subscribe("1", "subscription { inventoryChanged { stock } }", {})
+        assert error_codes(await socket.receive()) == ["FORBIDDEN"]
+        await socket.subscribe("2", registered, {})
+        await asyncio.sleep(0.1)
+        await shop.place(await shop.token(), [(shop.products[0], 1)])
+        assert (await socket.next_payload())["data"]["inventoryChanged"]["delta"] == -1
