@@ -224,7 +224,10 @@ def test_served_url(host: str, url: str) -> None:
 def test_an_explicit_issuer_wins_over_the_served_url() -> None:
     served = {"STOREFRONT_SERVED_URL": "http://127.0.0.1:9000"}
     assert load_settings(served, env_file=None).oauth_server_issuer == "http://127.0.0.1:9000"
-    explicit = served | {"OAUTH_SERVER_ISSUER": "https://shop.example"}
+    explicit = served | {
+        "OAUTH_SERVER_ISSUER": "https://shop.example",
+        "OAUTH_KEY_SECRET": "k" * 32,
+    }
     assert load_settings(explicit, env_file=None).oauth_server_issuer == "https://shop.example"
 
 

@@ -292,7 +292,7 @@ def test_open_websocket_connections_are_counted(monkeypatch: pytest.MonkeyPatch)
     before = connections(http)
     with http.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as socket:
         socket.send_json({"type": "connection_init"})
-        assert json.loads(socket.receive_bytes())["type"] == "connection_ack"
+        assert json.loads(socket.receive_text())["type"] == "connection_ack"
         during = connections(http)
     after = connections(http)
 

@@ -26,6 +26,7 @@ from httpx_ws.transport import ASGIWebSocketTransport
 
 from events import EventsUnavailable
 from models.catalog import Category, Product
+from resolvers.orders import new_public_id
 from schema.relay import to_global_id
 from server.persisted import ManifestOperation, register_operations, sha256_hex
 from server.settings import Settings
@@ -199,7 +200,7 @@ async def test_a_refused_order_publishes_nothing(settings: Settings) -> None:
 async def test_order_status_changes_reach_the_customer_and_staff(settings: Settings) -> None:
     async with shop_for(settings) as shop:
         order = await make_order(shop.users["ann"], shop.products[0], 3)
-        order_gid = to_global_id("Order", order.id)
+        order_gid = to_global_id("Order", order.public_id)
         customer = await shop.token()
         staff = await shop.token("staff", ALL_SCOPES)
         async with connect(shop.http, customer) as mine, connect(shop.http, staff) as theirs:
@@ -218,20 +219,26 @@ async def test_following_an_order_is_refused_to_others_alike(settings: Settings)
     async with shop_for(settings) as shop:
         order = await make_order(shop.users["ann"], shop.products[0])
         bob = await shop.token("bob")
-        missing = to_global_id("Order", order.id + 1000)
+        missing = to_global_id("Order", new_public_id())
         async with connect(shop.http, bob) as socket:
-            await socket.subscribe("other", ORDER_STATUS, {"id": to_global_id("Order", order.id)})
+            await socket.subscribe(
+                "other", ORDER_STATUS, {"id": to_global_id("Order", order.public_id)}
+            )
             someone_elses = await socket.receive()
             await socket.subscribe("missing", ORDER_STATUS, {"id": missing})
             nobodys = await socket.receive()
         assert error_codes(someone_elses) == error_codes(nobodys) == ["NOT_FOUND"]
         assert someone_elses["payload"][0]["message"] == nobodys["payload"][0]["message"]
         async with connect(shop.http) as anonymous:
-            await anonymous.subscribe("1", ORDER_STATUS, {"id": to_global_id("Order", order.id)})
+            await anonymous.subscribe(
+                "1", ORDER_STATUS, {"id": to_global_id("Order", order.public_id)}
+            )
             assert error_codes(await anonymous.receive()) == ["UNAUTHENTICATED"]
         no_scope = await shop.token("ann", "profile")
         async with connect(shop.http, no_scope) as socket:
-            await socket.subscribe("1", ORDER_STATUS, {"id": to_global_id("Order", order.id)})
+            await socket.subscribe(
+                "1", ORDER_STATUS, {"id": to_global_id("Order", order.public_id)}
+            )
             assert error_codes(await socket.receive()) == ["FORBIDDEN"]
 
 
@@ -574,6 +581,11 @@ def test_serve_says_when_events_will_not_cross_workers(
     from server import cli
 
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    # Only the warning is under test here: no database to check, no keys to read.
+    monkeypatch.setattr(cli, "_with_database", lambda *args: 0)
+    monkeypatch.setattr(cli, "_signing_keys_problem", lambda settings: None)
+    # Nor metrics across workers: that would switch this test process to multiprocess mode.
+    monkeypatch.setattr("server.metrics.prepare_multiprocess", lambda: "")
     monkeypatch.delenv("REDIS_URL", raising=False)
     assert cli.main(["serve", "--workers", "3"]) == 0
     assert "3 workers without REDIS_URL" in capsys.readouterr().err
