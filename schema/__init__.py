@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 from graphql import GraphQLError
@@ -30,18 +30,55 @@ from schema.relay import Node
 from schema.reviews import Review, ReviewsMutation
 from schema.subscriptions import Subscription
 
+# What any field of a query or mutation may give, in `errors[].extensions.code`.
+_ANY_FIELD_ERRORS = (
+    "Errors any field may give: UNAUTHENTICATED (a bearer token was sent but is invalid, "
+    "expired or revoked, where the field needs the caller), QUERY_TOO_COMPLEX (the document "
+    "is too large, deeper than MAX_QUERY_DEPTH (12 by default) or costs more than "
+    "MAX_QUERY_COST (5,000 by default); nothing ran), RATE_LIMITED (over RATE_LIMIT or "
+    "RATE_LIMIT_COST: HTTP 429, retry after `Retry-After` seconds), SERVICE_UNAVAILABLE "
+    "(the database is unreachable or too slow: retry later), INTERNAL_SERVER_ERROR (a bug; "
+    "the log has it under the request id)."
+)
 
-@strawberry.type
+
+@strawberry.type(
+    description="What can be read. Fields marked public need no token; the others say which "
+    f"scope they need. {_ANY_FIELD_ERRORS}"
+)
 class Query(CatalogQuery, AccountsQuery, OrdersQuery):
-    @strawberry.field(description="Any object by its global ID.")
-    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+    @strawberry.field(
+        description="Any object by its global ID; null when none exists or you may not see "
+        "it (someone else's order, a user who is neither you nor a review's author). An "
+        "order's ID needs a token with `orders:read` or `orders:manage` (UNAUTHENTICATED, "
+        "FORBIDDEN). A malformed ID: BAD_USER_INPUT."
+    )
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")],
+    ) -> Node | None:
         found = await load_node(info.context, id)
         if found is not None:
             await prefetched(info, [found])
         return found
 
-    @strawberry.field(description="Objects by global ID, in order; null where none exists.")
-    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+    @strawberry.field(
+        description="Objects by global ID, in the order given; null where none exists or "
+        "you may not see it (as for `node`). One malformed ID fails the whole field with "
+        "BAD_USER_INPUT."
+    )
+    async def nodes(
+        self,
+        info: Info,
+        ids: Annotated[
+            list[strawberry.ID],
+            strawberry.argument(
+                description="Global IDs, at most MAX_PAGE_SIZE (100 by default; more: "
+                "BAD_USER_INPUT)."
+            ),
+        ],
+    ) -> list[Node | None]:
         maximum = page_limits(info.context).max_size
         if len(ids) > maximum:
             raise BadUserInput(f"`ids` may hold at most {maximum} IDs, got {len(ids)}")
@@ -50,7 +87,14 @@ class Query(CatalogQuery, AccountsQuery, OrdersQuery):
         return found
 
 
-@strawberry.type
+@strawberry.type(
+    description="What can be changed. Every mutation needs a bearer token with the scope it "
+    "names (UNAUTHENTICATED without one, FORBIDDEN without the scope). Problems with the "
+    "input that the user can fix come back in the payload's `userErrors`, and then nothing "
+    "was written; a malformed ID in the input is BAD_USER_INPUT. At most "
+    "MAX_MUTATIONS_PER_REQUEST (5 by default) mutation fields per document "
+    f"(QUERY_TOO_COMPLEX beyond); they run one after another. {_ANY_FIELD_ERRORS}"
+)
 class Mutation(CatalogMutation, ReviewsMutation, OrdersMutation):
     pass
 

@@ -20,16 +20,20 @@ from schema.context import SchemaContext
 from schema.nodes import register_node
 from schema.permissions import STAFF_READ_SCOPE, require_owner_or_staff, require_scope
 from schema.prefetch import by_pk, prefetched_object, resolve_page
-from schema.relay import Connection, Node, id_of, to_global_id
+from schema.relay import After, Before, Connection, First, Last, Node, id_of, to_global_id
 
 if TYPE_CHECKING:
     from schema.orders import Order
 
 
-@strawberry.federation.type(keys=["id"], description="A customer or member of staff.")
+@strawberry.federation.type(
+    keys=["id"],
+    description="A customer or member of staff. Whole to the user themself (scope "
+    "`profile`) and to staff (`orders:manage`); to anyone else a user exists only as the "
+    "author of a review (`id` and `name`), and `node(id:)` answers null for any other.",
+)
 class User(Node):
-    id: strawberry.ID
-    name: str
+    name: str = strawberry.field(description="Display name; public on the user's reviews.")
     pk: strawberry.Private[int]
     private_email: strawberry.Private[str]
     prefetched: strawberry.Private[dict[Any, Any]]
@@ -45,23 +49,26 @@ class User(Node):
         )
 
     @strawberry.field(
-        description="Only to the user themself (scope `profile`) or staff (`orders:manage`)."
+        description="The address the user signs in with. Only to the user themself (scope "
+        "`profile`) or staff (`orders:manage`): FORBIDDEN to anyone else, UNAUTHENTICATED "
+        "without a token."
     )
     async def email(self, info: Info) -> str:
         await require_owner_or_staff(info, self.pk, "profile", "this e-mail address")
         return self.private_email
 
     @strawberry.field(
-        description="Newest first. Only to the user themself (scope `orders:read`) or staff "
-        "(`orders:manage`)."
+        description="Their orders, newest first, a page at a time. Only to the user themself "
+        "(scope `orders:read`) or staff (`orders:manage`): FORBIDDEN to anyone else, "
+        "UNAUTHENTICATED without a token."
     )
     def orders(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Annotated[Order, strawberry.lazy("schema.orders")]]:
         args = PageArgs(first=first, after=after, last=last, before=before)
         return resolve_page(self, info.context, "orders", args)
@@ -94,7 +101,10 @@ async def users_by_pk(context: SchemaContext, pks: list[int]) -> list[User | Non
 
 @strawberry.type
 class AccountsQuery:
-    @strawberry.field(description="The signed-in user (scope `profile`); null for a client.")
+    @strawberry.field(
+        description="The signed-in user: scope `profile` (UNAUTHENTICATED without a token, "
+        "FORBIDDEN without the scope); null for a client's own token (client_credentials)."
+    )
     async def me(self, info: Info) -> User | None:
         viewer = await require_scope(info, "profile")
         if viewer.user_id is None:

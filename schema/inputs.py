@@ -4,11 +4,13 @@ No text may hold a NUL character: PostgreSQL cannot store one and refuses the st
 which would otherwise surface as a server fault. A `Decimal` must be a finite number of
 sane size: "1e999999" parses, but overflows the first arithmetic done with it. Checks
 that depend on the field (names, SKUs, reviews) are business rules, in `resolvers/`.
+The two scalars get descriptions here that give their units.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import decimal
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 from graphql import GraphQLError, StringValueNode, visit
 from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.types.base_scalars import DecimalDefinition
+from strawberry.schema.types.base_scalars import DateTimeDefinition, DecimalDefinition
 
 # Far beyond any price (amounts are bounded again where they are used), far below what
 # makes decimal arithmetic overflow or crawl.
@@ -44,8 +46,19 @@ def _parse_decimal(value: object) -> decimal.Decimal:
     return number
 
 
-DECIMAL = dataclasses.replace(DecimalDefinition, parse_value=_parse_decimal)
-SCALAR_OVERRIDES: dict[object, Any] = {decimal.Decimal: DECIMAL}
+DECIMAL = dataclasses.replace(
+    DecimalDefinition,
+    parse_value=_parse_decimal,
+    description='A decimal number as a string, e.g. "19.99", so that no precision is lost: '
+    "read and compute it as a decimal, not a float. In inputs, send a string of at most "
+    f"{MAX_DECIMAL_DIGITS} digits.",
+)
+DATE_TIME = dataclasses.replace(
+    DateTimeDefinition,
+    description='A point in time, ISO 8601 in UTC, e.g. "2026-11-30T17:45:12.345678+00:00" '
+    "(the fraction of a second is left out when zero).",
+)
+SCALAR_OVERRIDES: dict[object, Any] = {decimal.Decimal: DECIMAL, datetime.datetime: DATE_TIME}
 
 
 def _nul_path(value: Any, path: str) -> str | None:

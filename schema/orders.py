@@ -10,6 +10,7 @@ Global IDs of orders carry their random public id, never the database id.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -22,10 +23,11 @@ from resolvers.errors import BadUserInput, Forbidden
 from resolvers.money import from_minor
 from resolvers.pagination import PageArgs
 from schema.accounts import User, users_by_pk
-from schema.catalog import Money, Product, products_by_pk
+from schema.catalog import PRODUCT_ID_INPUT, Money, Product, products_by_pk
 from schema.context import SchemaContext, page_limits
+from schema.enums import described_enum
 from schema.nodes import register_node
-from schema.payloads import UserError, mutation_payload
+from schema.payloads import USER_ERRORS, UserError, mutation_payload
 from schema.permissions import require_scope, require_staff_scope, viewer_of
 from schema.prefetch import (
     NOT_LOADED,
@@ -34,16 +36,40 @@ from schema.prefetch import (
     relation,
     selects,
 )
-from schema.relay import Connection, Node, id_of, key_of, parent_connections, to_global_id
-
-strawberry.enum(
-    OrderStatus,
-    description="Where an order is: PENDING → PAID → SHIPPED → DELIVERED, or CANCELLED.",
+from schema.relay import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    Node,
+    id_of,
+    key_of,
+    parent_connections,
+    to_global_id,
 )
-strawberry.enum(
+
+described_enum(
+    OrderStatus,
+    "Where an order is: PENDING → PAID → SHIPPED → DELIVERED, or CANCELLED.",
+    {
+        "PENDING": "Placed, not paid: holds its stock until `holdExpiresAt`, then expires "
+        "(CANCELLED, reason EXPIRED).",
+        "PAID": "Paid, not shipped yet.",
+        "SHIPPED": "On its way.",
+        "DELIVERED": "Arrived. Final.",
+        "CANCELLED": "Cancelled (see `cancelReason`); its items went back into stock. Final.",
+    },
+)
+described_enum(
     CancelReason,
-    description="Who or what cancelled an order: its customer, staff, or the end of its "
-    "hold on stock while unpaid (EXPIRED).",
+    "Who or what cancelled an order: its customer, staff, or the end of its hold on stock "
+    "while unpaid (EXPIRED).",
+    {
+        "CUSTOMER": "Its customer, with `cancelOrder`.",
+        "STAFF": "Staff, with `cancelOrder` or `updateOrderStatus`.",
+        "EXPIRED": "Still unpaid when its hold ended (`holdExpiresAt`).",
+    },
 )
 
 
@@ -60,7 +86,7 @@ def order_key(global_id: str, argument: str) -> str:
 
 @strawberry.type(description="One line of an order, at the price it was placed at.")
 class OrderItem:
-    quantity: int
+    quantity: int = strawberry.field(description=f"Units ordered, 1 to {orders.MAX_QUANTITY}.")
     unit_price: Money = strawberry.field(description="The price when the order was placed.")
     line_total: Money = strawberry.field(description="Unit price times quantity.")
     product_pk: strawberry.Private[int | None]
@@ -80,11 +106,15 @@ class OrderItem:
         )
 
 
-@strawberry.type(description="A customer's order; visible to its customer and to staff only.")
+@strawberry.type(
+    description="A customer's order; visible to its customer (scope `orders:read`) and to "
+    "staff (`orders:manage`) only. To anyone else it answers exactly as a missing order."
+)
 class Order(Node):
-    id: strawberry.ID
-    number: str = strawberry.field(description="What the customer quotes, e.g. SF-7K2M9QX4TA.")
-    status: OrderStatus
+    number: str = strawberry.field(
+        description="What the customer quotes, e.g. SF-7K2M9QX4TA: unique, not sequential."
+    )
+    status: OrderStatus = strawberry.field(description="Where the order is now.")
     cancel_reason: CancelReason | None = strawberry.field(
         description="Why the order was cancelled; null unless CANCELLED."
     )
@@ -93,14 +123,18 @@ class Order(Node):
         "it is cancelled (cancelReason EXPIRED) and its items go back into stock. Null in "
         "every other status."
     )
-    total: Money
-    created_at: datetime
-    updated_at: datetime
+    total: Money = strawberry.field(description="What the order costs: the sum of its line totals.")
+    created_at: datetime = strawberry.field(description="When it was placed.")
+    updated_at: datetime = strawberry.field(
+        description="When its status last changed; when it was placed if never."
+    )
     pk: strawberry.Private[int]
     customer_pk: strawberry.Private[int]
     currency: strawberry.Private[str]
-    items: list[OrderItem] = NOT_LOADED
-    customer: User | None = NOT_LOADED
+    items: list[OrderItem] = strawberry.field(
+        default=NOT_LOADED, description="Its lines, in the order they were placed."
+    )
+    customer: User | None = strawberry.field(default=NOT_LOADED, description="Who placed it.")
 
     @classmethod
     def from_model(cls, order: OrderModel) -> Order:
@@ -184,16 +218,21 @@ register_node(
 class OrdersQuery:
     @strawberry.field(
         description="Your orders (scope `orders:read`), or every order for staff "
-        "(`orders:manage`); newest first."
+        "(`orders:manage`); newest first, a page at a time. UNAUTHENTICATED without a "
+        "token; FORBIDDEN without either scope (a client's own token needs `orders:manage`); "
+        "BAD_USER_INPUT for bad page arguments."
     )
     async def orders(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        status: OrderStatus | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        status: Annotated[
+            OrderStatus | None,
+            strawberry.argument(description="Only orders in this status; all when absent."),
+        ] = None,
     ) -> Connection[Order]:
         page = await orders.list_orders(
             await viewer_of(info),
@@ -204,8 +243,22 @@ class OrdersQuery:
         )
         return await prefetched_connection(info, page, Order.from_model)
 
-    @strawberry.field(description="One order: its customer's (`orders:read`) or staff's.")
-    async def order(self, info: Info, id: strawberry.ID) -> Order | None:
+    @strawberry.field(
+        description="One order: its customer's (scope `orders:read`) or staff's "
+        "(`orders:manage`). Null when it does not exist or is someone else's: the two look "
+        "alike. UNAUTHENTICATED without a token; FORBIDDEN without either scope."
+    )
+    async def order(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID,
+            strawberry.argument(
+                description="The order's global ID, `Order.id` (not its number; malformed, "
+                "or another type's: BAD_USER_INPUT)."
+            ),
+        ],
+    ) -> Order | None:
         row = await orders.find_order(
             await viewer_of(info), info.context.loaders, order_key(id, "id")
         )
@@ -214,47 +267,70 @@ class OrdersQuery:
 
 @strawberry.input(description="One product and how many of it.")
 class OrderLineInput:
-    product_id: strawberry.ID
-    quantity: int = strawberry.field(description=f"1 to {orders.MAX_QUANTITY}.")
+    product_id: strawberry.ID = strawberry.field(description=PRODUCT_ID_INPUT)
+    quantity: int = strawberry.field(
+        description=f"1 to {orders.MAX_QUANTITY} (OUT_OF_RANGE); more than in stock: OUT_OF_STOCK."
+    )
 
 
 @strawberry.input(description="What to order. Each product appears in one item at most.")
 class PlaceOrderInput:
-    items: list[OrderLineInput] = strawberry.field(description=f"1 to {orders.MAX_LINES} items.")
+    items: list[OrderLineInput] = strawberry.field(
+        description=f"1 to {orders.MAX_LINES} items (REQUIRED, OUT_OF_RANGE), one per "
+        "product (DUPLICATE_PRODUCT)."
+    )
     idempotency_key: str | None = strawberry.field(
         default=None,
-        description="Up to 128 characters of your choosing: placing an order again with a "
-        "key you used before returns that first order instead of placing another.",
+        description=f"Up to {orders.MAX_KEY_LENGTH} characters of your choosing (TOO_LONG): "
+        "placing an order again with a key you used before returns that first order "
+        "instead of placing another.",
     )
 
 
-@strawberry.input
+# The `id` of `cancelOrder` and `updateOrderStatus`.
+_ORDER_ID_INPUT = (
+    "The order's global ID (NOT_FOUND in `userErrors` when there is none, or it is not "
+    "yours to change; malformed, or another type's: BAD_USER_INPUT)."
+)
+
+
+@strawberry.input(description="Which order to cancel.")
 class CancelOrderInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description=_ORDER_ID_INPUT)
 
 
-@strawberry.input
+@strawberry.input(description="Which order, and its new status.")
 class UpdateOrderStatusInput:
-    id: strawberry.ID
-    status: OrderStatus
+    id: strawberry.ID = strawberry.field(description=_ORDER_ID_INPUT)
+    status: OrderStatus = strawberry.field(
+        description="A later status, or CANCELLED while PENDING or PAID "
+        "(INVALID_STATUS_TRANSITION otherwise)."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="What `placeOrder` returns.")
 class PlaceOrderPayload:
-    order: Order | None
-    user_errors: list[UserError]
+    order: Order | None = strawberry.field(
+        description="The order placed (for an `idempotencyKey` used before, the first order "
+        "placed with it); null when `userErrors` is not empty."
+    )
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="What `cancelOrder` returns.")
 class CancelOrderPayload:
-    order: Order | None
-    user_errors: list[UserError]
+    order: Order | None = strawberry.field(
+        description="The order, now CANCELLED; null when `userErrors` is not empty."
+    )
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="What `updateOrderStatus` returns.")
 class UpdateOrderStatusPayload:
-    order: Order | None
-    user_errors: list[UserError]
+    order: Order | None = strawberry.field(
+        description="The order in its new status; null when `userErrors` is not empty."
+    )
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
 def _order_fields(row: OrderModel) -> dict[str, Order]:
@@ -286,9 +362,14 @@ class OrdersMutation:
         description="Order products, all or nothing: stock is taken for every item or for "
         "none, and held while the order is PENDING (see `Order.holdExpiresAt`). The units "
         "one customer may hold in unpaid orders together are limited (`LIMIT_EXCEEDED`). "
-        "Scope `orders:write`."
+        "Scope `orders:write`, with a signed-in customer's token (a client's own token: "
+        "FORBIDDEN)."
     )
-    async def place_order(self, info: Info, input: PlaceOrderInput) -> PlaceOrderPayload:
+    async def place_order(
+        self,
+        info: Info,
+        input: Annotated[PlaceOrderInput, strawberry.argument(description="What to order.")],
+    ) -> PlaceOrderPayload:
         viewer = await require_scope(info, orders.WRITE_SCOPE)
         if viewer.user_id is None:
             raise Forbidden("Only a signed-in customer can place an order")
@@ -307,9 +388,14 @@ class OrdersMutation:
 
     @strawberry.mutation(
         description="Cancel your order while it is PENDING or PAID; its items go back into "
-        "stock. Scope `orders:write`."
+        "stock. Scope `orders:write` (staff holding `orders:manage` too may cancel any "
+        "order)."
     )
-    async def cancel_order(self, info: Info, input: CancelOrderInput) -> CancelOrderPayload:
+    async def cancel_order(
+        self,
+        info: Info,
+        input: Annotated[CancelOrderInput, strawberry.argument(description="Which order.")],
+    ) -> CancelOrderPayload:
         viewer = await require_scope(info, orders.WRITE_SCOPE)
         return await mutation_payload(
             info,
@@ -321,10 +407,15 @@ class OrdersMutation:
     @strawberry.mutation(
         description="Staff: move an order forward (PENDING → PAID → SHIPPED → DELIVERED; "
         "skipping ahead is allowed), or cancel it while PENDING or PAID, which returns its "
-        "items to stock. Scope `orders:manage`."
+        "items to stock. Scope `orders:manage`, staff only (FORBIDDEN otherwise)."
     )
     async def update_order_status(
-        self, info: Info, input: UpdateOrderStatusInput
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateOrderStatusInput,
+            strawberry.argument(description="Which order, and its new status."),
+        ],
     ) -> UpdateOrderStatusPayload:
         await require_staff_scope(info, orders.MANAGE_SCOPE)
         return await mutation_payload(

@@ -8,7 +8,7 @@ import binascii
 from collections.abc import Callable, Mapping
 from enum import Enum
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 from aiodataloader import DataLoader
@@ -24,7 +24,46 @@ KeyT = TypeVar("KeyT")
 
 @strawberry.interface(description="An object with a global ID, fetchable with `node(id:)`.")
 class Node:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="Global ID: opaque (do not parse it), stable for the object's life. Pass "
+        "it to `node(id:)`, to the type's own lookup and in inputs that name this object."
+    )
+
+
+# The Relay page arguments of every connection field, described once.
+First = Annotated[
+    int | None,
+    strawberry.argument(
+        description="How many items from the start of the list (or from just after "
+        "`after`): 0 to the maximum page size, the MAX_PAGE_SIZE setting (100 by default). "
+        "With neither `first` nor `last`, a page holds DEFAULT_PAGE_SIZE items (20 by "
+        "default). Out of range, or given with `last`: BAD_USER_INPUT."
+    ),
+]
+After = Annotated[
+    str | None,
+    strawberry.argument(
+        description="A cursor of this same list and ordering (an edge's `cursor` or "
+        "`pageInfo.endCursor`): the page starts just after it. A cursor of another list or "
+        "ordering, or one this API did not give out: BAD_USER_INPUT."
+    ),
+]
+Last = Annotated[
+    int | None,
+    strawberry.argument(
+        description="How many items from the end of the list (or from just before "
+        "`before`): 0 to MAX_PAGE_SIZE (100 by default). Out of range, or given with "
+        "`first`: BAD_USER_INPUT."
+    ),
+]
+Before = Annotated[
+    str | None,
+    strawberry.argument(
+        description="A cursor of this same list and ordering (an edge's `cursor` or "
+        "`pageInfo.startCursor`): the page ends just before it. A cursor of another list or "
+        "ordering, or one this API did not give out: BAD_USER_INPUT."
+    ),
+]
 
 
 # A listing page shows ~120 IDs; encoding each anew was about 2% of its CPU time (the
@@ -81,28 +120,41 @@ def key_of(
     return parse(key, global_id)
 
 
-@strawberry.type
+@strawberry.type(description="Where a page sits in its list, and the cursors of its ends.")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
+    has_next_page: bool = strawberry.field(
+        description="Paging with `first`: whether more items follow this page. Paging with "
+        "`last`: whether `before` was given (items follow it)."
+    )
+    has_previous_page: bool = strawberry.field(
+        description="Paging with `last`: whether more items come before this page. Paging "
+        "with `first`: whether `after` was given (items come before it)."
+    )
     page: strawberry.Private[Page[Any]]
 
-    @strawberry.field
+    @strawberry.field(
+        description="The cursor of the page's first item, for `before`; null on an empty page."
+    )
     def start_cursor(self) -> str | None:
         return self.page.cursor(0) if self.page.items else None
 
-    @strawberry.field
+    @strawberry.field(
+        description="The cursor of the page's last item, for `after`; null on an empty page."
+    )
     def end_cursor(self) -> str | None:
         return self.page.cursor(-1) if self.page.items else None
 
 
-@strawberry.type
+@strawberry.type(description="One item of a page and its position in the list.")
 class Edge(Generic[NodeT]):
-    node: NodeT
+    node: NodeT = strawberry.field(description="The item.")
     page: strawberry.Private[Page[Any]]
     index: strawberry.Private[int]
 
-    @strawberry.field
+    @strawberry.field(
+        description="The item's position: pass it as `after` or `before` to page from here. "
+        "Opaque, and valid for this list and ordering only."
+    )
     def cursor(self) -> str:
         return self.page.cursor(self.index)
 
@@ -116,14 +168,22 @@ class CountPrecision(Enum):
     )
 
 
-@strawberry.type
+@strawberry.type(
+    description="A page of a list (Relay connection): page with `first`/`after` forward, "
+    "`last`/`before` backward."
+)
 class Connection(Generic[NodeT]):
-    edges: list[Edge[NodeT]]
-    page_info: PageInfo
+    edges: list[Edge[NodeT]] = strawberry.field(
+        description="The page's items in list order, each with its cursor."
+    )
+    page_info: PageInfo = strawberry.field(
+        description="Whether there is more on either side, and the cursors of the page's ends."
+    )
     total_count: int = strawberry.field(
-        description="How many items the whole list holds. Root lists of the catalog "
-        "count up to a limit (10,000 by default) and no further: read "
-        "`totalCountPrecision`."
+        description="How many items the whole list holds. The root lists (`products`, "
+        "`categories`, `orders`) count up to the TOTAL_COUNT_LIMIT setting (10,000 by "
+        "default) and no further: read `totalCountPrecision`. Selecting it adds 25 points of "
+        "query cost (a count may read every matching row): leave it out when not shown."
     )
     total_count_precision: CountPrecision = strawberry.field(
         description="EXACT, or AT_LEAST when `totalCount` stopped at the count limit."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -13,26 +14,34 @@ from resolvers.errors import Forbidden
 from resolvers.pagination import PageArgs
 from resolvers.reviews import PRODUCT_REVIEWS
 from schema.accounts import User, users_by_pk
-from schema.catalog import Product, products_by_pk
+from schema.catalog import PRODUCT_ID_INPUT, Product, products_by_pk
 from schema.context import SchemaContext
 from schema.nodes import register_node
-from schema.payloads import UserError, mutation_payload
+from schema.payloads import USER_ERRORS, UserError, mutation_payload
 from schema.permissions import require_scope
 from schema.prefetch import NOT_LOADED, relation
 from schema.relay import Connection, Node, id_of, parent_connections, to_global_id
 
 
-@strawberry.type(description="A customer's rating (1 to 5) and words about a product.")
+@strawberry.type(
+    description="A customer's rating (1 to 5) and words about a product. Public: no token needed."
+)
 class Review(Node):
-    id: strawberry.ID
-    rating: int
-    body: str
-    created_at: datetime
+    rating: int = strawberry.field(description="1 to 5.")
+    body: str = strawberry.field(
+        description="The reviewer's words, up to 5,000 characters, may hold line breaks; "
+        "may be empty."
+    )
+    created_at: datetime = strawberry.field(description="When it was written.")
     pk: strawberry.Private[int]
     author_pk: strawberry.Private[int]
     product_pk: strawberry.Private[int]
-    author: User | None = NOT_LOADED
-    product: Product = NOT_LOADED
+    author: User | None = strawberry.field(
+        default=NOT_LOADED,
+        description="Who wrote it. Anyone may read the author's `id` and `name`; `email` "
+        "and `orders` stay private.",
+    )
+    product: Product = strawberry.field(default=NOT_LOADED, description="What it is about.")
 
     @classmethod
     def from_model(cls, review: ReviewModel) -> Review:
@@ -79,23 +88,36 @@ relation(Review, "product", _products)
 register_node("Review", lambda loaders: loaders.review_by_id, Review.from_model)
 
 
-@strawberry.input
+@strawberry.input(description="A review of one product.")
 class AddReviewInput:
-    product_id: strawberry.ID
-    rating: int = strawberry.field(description="1 to 5.")
-    body: str = ""
+    product_id: strawberry.ID = strawberry.field(description=PRODUCT_ID_INPUT)
+    rating: int = strawberry.field(description="1 to 5 (INVALID_RATING).")
+    body: str = strawberry.field(
+        default="",
+        description="Your words, up to 5,000 characters (TOO_LONG); line breaks and tabs "
+        "allowed, other control characters not (INVALID). Empty when absent.",
+    )
 
 
-@strawberry.type
+@strawberry.type(description="What `addReview` returns.")
 class AddReviewPayload:
-    review: Review | None
-    user_errors: list[UserError]
+    review: Review | None = strawberry.field(
+        description="The new review; null when `userErrors` is not empty."
+    )
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
 @strawberry.type
 class ReviewsMutation:
-    @strawberry.mutation(description="Review a product, once per product. Scope `reviews:write`.")
-    async def add_review(self, info: Info, input: AddReviewInput) -> AddReviewPayload:
+    @strawberry.mutation(
+        description="Review a product, once per product (ALREADY_REVIEWED). Scope "
+        "`reviews:write`, with a signed-in user's token (a client's own token: FORBIDDEN)."
+    )
+    async def add_review(
+        self,
+        info: Info,
+        input: Annotated[AddReviewInput, strawberry.argument(description="The review.")],
+    ) -> AddReviewPayload:
         viewer = await require_scope(info, "reviews:write")
         if viewer.user_id is None:
             raise Forbidden("Only a signed-in user can write a review")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 from weakref import WeakKeyDictionary
 
 import strawberry
@@ -59,9 +59,11 @@ class SubscriptionContext(SchemaContext, Protocol):
     async def end_connection(self, code: int, reason: str) -> None: ...
 
 
-@strawberry.type(description="A product's stock moved: an order, a cancellation, staff.")
+@strawberry.type(
+    description="A product's stock moved: an order, a cancellation or expiry, or staff."
+)
 class InventoryEvent:
-    product: Product
+    product: Product = strawberry.field(description="The product, as it is now.")
     stock: int = strawberry.field(description="Units in stock now.")
     delta: int = strawberry.field(description="Units this change added (negative: taken).")
 
@@ -161,14 +163,31 @@ async def _inventory_payload(
     return InventoryEvent(product=Product.from_model(row), stock=row.stock, delta=event.delta)
 
 
-@strawberry.type
+@strawberry.type(
+    description="Live events, over WebSocket at `/graphql` (graphql-transport-ws; the bearer "
+    "token goes in `connectionParams.Authorization`). A subscription that cannot start "
+    "ends with an `error` message carrying the code (UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, "
+    "BAD_USER_INPUT, QUERY_TOO_COMPLEX, RATE_LIMITED beyond MAX_SUBSCRIPTIONS_PER_CONNECTION). "
+    "When live events stop (Redis unreachable) it ends with SERVICE_UNAVAILABLE: subscribe "
+    "again. A subscriber more than SUBSCRIPTION_QUEUE_SIZE events behind is disconnected "
+    "(close 4008); one whose token expires or is revoked too (close 4403)."
+)
 class Subscription:
     @strawberry.subscription(
         description="The order each time its status changes: its customer's (scope "
-        "`orders:read`) or staff's (`orders:manage`). Over WebSocket (graphql-transport-ws)."
+        "`orders:read`) or staff's (`orders:manage`). An order that does not exist or is "
+        "not yours: NOT_FOUND."
     )
     async def order_status_changed(
-        self, info: Info, order_id: strawberry.ID
+        self,
+        info: Info,
+        order_id: Annotated[
+            strawberry.ID,
+            strawberry.argument(
+                description="The order's global ID, `Order.id` (malformed, or another "
+                "type's: BAD_USER_INPUT)."
+            ),
+        ],
     ) -> AsyncIterator[Order]:
         public_id = order_key(order_id, "orderId")
         await orders.followable_order(await viewer_of(info), info.context.loaders, public_id)
@@ -176,10 +195,18 @@ class Subscription:
 
     @strawberry.subscription(
         description="Each change of a product's stock, for these products (all products "
-        "when `productIds` is absent). Public. Over WebSocket (graphql-transport-ws)."
+        "when `productIds` is absent). Public. A deleted product's events stop."
     )
     async def inventory_changed(
-        self, info: Info, product_ids: list[strawberry.ID] | None = None
+        self,
+        info: Info,
+        product_ids: Annotated[
+            list[strawberry.ID] | None,
+            strawberry.argument(
+                description="Global IDs of the products to follow, at most MAX_PAGE_SIZE "
+                "(100 by default); malformed, another type's, or too many: BAD_USER_INPUT."
+            ),
+        ] = None,
     ) -> AsyncIterator[InventoryEvent]:
         keys = None
         if product_ids is not None:
