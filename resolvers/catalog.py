@@ -10,6 +10,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from tortoise import timezone
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -343,8 +344,9 @@ async def _save_product(changes: ProductChanges, product: Product | None) -> Pro
                 raise Rejected(conflicts)
             if product is None:
                 return await Product.create(**(_as_fields(changes) | _searched(changes, None)))
+            # A bulk update skips `auto_now`: the staff change stamps updated_at itself.
             await Product.filter(id=product.id).update(
-                **_as_fields(changes), **_searched(changes, product)
+                **_as_fields(changes), **_searched(changes, product), updated_at=timezone.now()
             )
             return await Product.get(id=product.id)
     except IntegrityError:

@@ -184,6 +184,7 @@ async def test_update_and_delete(client: httpx.AsyncClient, tokens: Tokens) -> N
         "product": {"sku": "SKU-0001", "price": {"amount": "3.99"}, "stock": 0},
         "userErrors": [],
     }
+    assert (await Product.get(id=product.id)).updated_at > product.updated_at
     missing = result(
         await call(client, UPDATE, tokens.staff, id="UHJvZHVjdDo5OTk=", stock=1), "updateProduct"
     )
