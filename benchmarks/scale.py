@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -25,10 +27,11 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 from tortoise import Tortoise
 from tortoise.connection import get_connection
 
-from benchmarks.database import BenchmarkDatabase
+from benchmarks.database import ROOT, BenchmarkDatabase
 from resolvers.pagination import encode_cursor
 from server.app import create_app
 from server.database import tortoise_config
@@ -135,8 +138,29 @@ async def seeded(database: BenchmarkDatabase, size: str) -> None:
     await database.create()
     database.storefront("migrate")
     started = time.perf_counter()
-    database.storefront("seed", *SIZES[size])
-    print(f"scale: seeded {size} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    peak = seed_with_peak_memory(database, SIZES[size])
+    print(
+        f"scale: seeded {size} in {time.perf_counter() - started:.0f} s, "
+        f"peak memory {peak / 2**20:.0f} MB",
+        file=sys.stderr,
+    )
+
+
+def seed_with_peak_memory(database: BenchmarkDatabase, sizes: list[str]) -> int:
+    """Run `storefront seed` with these sizes; its peak resident memory in bytes."""
+    env = {**os.environ, "DATABASE_URL": database.url, "LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "seed", *sizes], env=env, cwd=ROOT
+    )
+    watched = psutil.Process(process.pid)
+    peak = 0
+    while process.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            peak = max(peak, watched.memory_info().rss)
+        time.sleep(0.2)
+    if process.returncode:
+        raise SystemExit(f"seed failed with {process.returncode}")
+    return peak
 
 
 class Recorder:

@@ -118,6 +118,7 @@ NUL = "a\x00b"
         ("query($s: String!) { product(slug: $s) { id } }", {"s": NUL}),
         ("query($s: String!) { category(slug: $s) { id } }", {"s": NUL}),
         ('{ product(sku: "a\\u0000b") { id } }', {}),
+        ('{ product(sku: "a\x00b") { id } }', {}),  # graphql-core parses a raw NUL too
     ],
 )
 async def test_nul_characters_in_queries_are_bad_user_input(
