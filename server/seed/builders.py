@@ -204,6 +204,18 @@ def index_products(facts: ProductFacts) -> None:
     facts.popularity = list(itertools.accumulate(weights))
 
 
+class _Weights:
+    """Weighted choice of an index, a bisection per draw (`random.choices` adds up the
+    weights on every call: most of the time of two million reviews)."""
+
+    def __init__(self, weights: tuple[int, ...]) -> None:
+        self.cumulative = list(itertools.accumulate(weights))
+        self.total = self.cumulative[-1]
+
+    def pick(self, rng: random.Random) -> int:
+        return bisect.bisect_right(self.cumulative, rng.random() * self.total)
+
+
 def _spread(rng: random.Random, number: float, count: int, start: int) -> int:
     """The moment of the `number`-th of `count` events from `start` to the end of the
     history: increasing with `number`, so ids follow time."""
@@ -243,7 +255,13 @@ def _review_events(
         return
     rng = _rng(seed, "reviews")
     authors = _Authors(len(user_times.seconds), len(facts.prices))
-    start = max(facts.timeline.sorted_seconds[0], user_times.sorted_seconds[0])
+    # From when half the users have signed up: a product's next author (its permutation's
+    # next user) has then mostly signed up, and few draws are wasted.
+    start = max(
+        facts.timeline.sorted_seconds[0],
+        user_times.sorted_seconds[len(user_times.sorted_seconds) // 2],
+    )
+    ratings = _Weights(RATING_WEIGHTS)
     made = 0
     failures = 0
     position = 0.0  # where in the history the next review falls, in reviews
@@ -253,7 +271,7 @@ def _review_events(
         spot = rng.random() * facts.popularity[available - 1]
         product = facts.timeline.by_time[bisect.bisect_right(facts.popularity, spot, 0, available)]
         author = authors.next(product, user_times.existing(seconds))
-        drawn = rng.choices(range(1, 6), weights=RATING_WEIGHTS)[0]
+        drawn = 1 + ratings.pick(rng)
         if author is None:
             # Early on, few users and products exist: let time move on a little.
             position += 0.05
