@@ -120,9 +120,7 @@ class RefuseNulCharacters(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if not context.pre_execution_errors and context.graphql_document is not None:
-            error = nul_character_error(
-                context.variables, context.graphql_document, context.query
-            )
+            error = nul_character_error(context.variables, context.graphql_document, context.query)
             if error is not None:
                 context.pre_execution_errors = [error]
         yield

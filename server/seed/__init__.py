@@ -114,13 +114,15 @@ async def seed_database(sizes: SeedSizes, *, seed: int, currency: str, reset: bo
             sizes.users,
         )
         user_times.index()
-        figures = builders.review_figures(seed, sizes.reviews, user_times, facts)
+        reviews = builders.plan_reviews(seed, sizes.reviews, user_times, facts)
         await write_table(
             connection,
             Product,
             PRODUCT_COLUMNS,
             _stamped(
-                builders.products(seed, sizes.products, categories, assortment, currency, figures)
+                builders.products(
+                    seed, sizes.products, categories, assortment, currency, reviews.figures
+                )
             ),
             sizes.products,
         )
@@ -128,7 +130,7 @@ async def seed_database(sizes: SeedSizes, *, seed: int, currency: str, reset: bo
             connection,
             Review,
             REVIEW_COLUMNS,
-            builders.reviews(seed, sizes.reviews, user_times, facts),
+            builders.reviews(seed, reviews),
             sizes.reviews,
         )
         items: list[tuple[Any, ...]] = []
