@@ -33,7 +33,7 @@ from auth.records import (
     UserRecord,
     utc_now,
 )
-from auth.scopes import SCOPES, allowed_for, format_scopes
+from auth.scopes import Scope, allowed_for, format_scopes
 from auth.tokens import SignedToken, sign_access_token
 from auth.writing import (
     Write,
@@ -171,7 +171,7 @@ class RequestServer(AuthorizationServer):
     """Authlib's server for one request, answering from `loaded` and queueing `writes`."""
 
     def __init__(self, config: AuthConfig, loaded: Loaded) -> None:
-        super().__init__(scopes_supported=list(SCOPES))
+        super().__init__(scopes_supported=list(Scope))
         self.config = config
         self.loaded = loaded
         self.writes: list[Write] = []

@@ -69,7 +69,7 @@ from auth.records import (
     UserRecord,
 )
 from auth.resource import ResourceServer
-from auth.scopes import SCOPES, UnknownScope, allowed_for, format_scopes, parse_scopes
+from auth.scopes import Scope, UnknownScope, allowed_for, format_scopes, parse_scopes
 from auth.tokens import sign_access_token
 from auth.writing import Replay, purge_expired, revoke_family
 from models.accounts import User
@@ -106,7 +106,7 @@ class AuthorizationService:
             "revocation_endpoint": f"{issuer}/oauth/revoke",
             "introspection_endpoint": f"{issuer}/oauth/introspect",
             "jwks_uri": f"{issuer}/.well-known/jwks.json",
-            "scopes_supported": list(SCOPES),
+            "scopes_supported": list(Scope),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

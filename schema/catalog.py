@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.types import Info
 
+from auth.scopes import Scope
 from models.catalog import Category as CategoryModel
 from models.catalog import Product as ProductModel
 from resolvers import catalog
@@ -574,7 +575,7 @@ class CatalogMutation:
         info: Info,
         input: Annotated[CreateProductInput, strawberry.argument(description="The product.")],
     ) -> CreateProductPayload:
-        await require_staff_scope(info, "catalog:write")
+        await require_staff_scope(info, Scope.CATALOG_WRITE)
         currency = info.context.settings.currency
         return await mutation_payload(
             info,
@@ -595,7 +596,7 @@ class CatalogMutation:
             strawberry.argument(description="Which product, and what changes."),
         ],
     ) -> UpdateProductPayload:
-        await require_staff_scope(info, "catalog:write")
+        await require_staff_scope(info, Scope.CATALOG_WRITE)
         return await mutation_payload(
             info,
             UpdateProductPayload,
@@ -614,7 +615,7 @@ class CatalogMutation:
         info: Info,
         input: Annotated[DeleteProductInput, strawberry.argument(description="Which product.")],
     ) -> DeleteProductPayload:
-        await require_staff_scope(info, "catalog:write")
+        await require_staff_scope(info, Scope.CATALOG_WRITE)
         return await mutation_payload(
             info,
             DeleteProductPayload,
