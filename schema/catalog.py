@@ -1,8 +1,8 @@
 """GraphQL types of the catalog: `Product`, `Category`, `Money`.
 
 Types are plain: every field reads a value already on the object, filled from the row,
-or by `schema.prefetch` for a whole level at once (see there). The batch functions at
-the end load each relation for many objects through the request's DataLoaders.
+or by `schema.prefetch` for a whole level at once (see there). The batch functions
+after the types load each relation for many objects through the request's DataLoaders.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Writing a seed: batches of rows into each table, progress, ids and statistics after.
 
 PostgreSQL takes the rows through COPY, SQLite through one prepared INSERT per batch:
-the 100x catalog (200,000 products, 2,000,000 reviews) loads in about a minute, where
-Tortoise's bulk_create built a model per row (7 minutes, 1.5 GB). Columns a builder does
+Tortoise's bulk_create built a model per row, which made the 100x catalog of
+`benchmarks.scale` (200,000 products, 2,000,000 reviews) slow to load and large in
+memory. Columns a builder does
 not give get the model's default.
 """
 
