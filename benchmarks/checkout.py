@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import orjson
 
-from benchmarks.database import BenchmarkDatabase
+from benchmarks.database import BenchmarkDatabase, add_admin_url, on_fresh_database
 from benchmarks.load import Connection, ProtocolError
 from benchmarks.servers import SERVICE, Server, running
 from benchmarks.token_endpoint import percentile, storefront
@@ -225,18 +225,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured seconds first")
     parser.add_argument("--instances", type=int, default=1, help="service processes")
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"),
-        help="PostgreSQL server URL without a database name (env BENCH_POSTGRES_URL)",
-    )
+    add_admin_url(parser)
     args = parser.parse_args()
-    database = BenchmarkDatabase(args.admin_url, f"storefront_bench_checkout_{os.getpid()}")
-    asyncio.run(database.create())
-    try:
-        healthy = asyncio.run(benchmark(args, database))
-    finally:
-        asyncio.run(database.drop())
+    healthy = on_fresh_database(
+        args.admin_url,
+        f"storefront_bench_checkout_{os.getpid()}",
+        lambda database: benchmark(args, database),
+    )
     sys.exit(0 if healthy else 1)
 
 

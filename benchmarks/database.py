@@ -2,15 +2,42 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 
 ROOT = Path(__file__).resolve().parent.parent
+ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+
+T = TypeVar("T")
+
+
+def add_admin_url(parser: argparse.ArgumentParser) -> None:
+    """The `--admin-url` option of every benchmark that makes its own databases."""
+    parser.add_argument(
+        "--admin-url",
+        default=ADMIN_URL,
+        help="PostgreSQL server URL without a database name (env BENCH_POSTGRES_URL)",
+    )
+
+
+def on_fresh_database(
+    admin_url: str, name: str, benchmark: Callable[[BenchmarkDatabase], Coroutine[Any, Any, T]]
+) -> T:
+    """What `benchmark` returns, run on a database `name` made for it and dropped after."""
+    database = BenchmarkDatabase(admin_url, name)
+    asyncio.run(database.create())
+    try:
+        return asyncio.run(benchmark(database))
+    finally:
+        asyncio.run(database.drop())
 
 
 class BenchmarkDatabase:
