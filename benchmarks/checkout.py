@@ -38,7 +38,7 @@ import orjson
 from benchmarks.database import BenchmarkDatabase, add_admin_url, on_fresh_database
 from benchmarks.load import Connection, ProtocolError
 from benchmarks.servers import SERVICE, Server, running
-from benchmarks.token_endpoint import percentile, storefront
+from benchmarks.token_endpoint import percentile
 from schema.relay import to_global_id
 
 PLACE = (
@@ -187,18 +187,8 @@ def report(name: str, tally: Tally, cpu: float, args: argparse.Namespace) -> Non
 
 
 async def benchmark(args: argparse.Namespace, database: BenchmarkDatabase) -> bool:
-    storefront(database.url, "migrate")
-    storefront(
-        database.url,
-        "create-user",
-        "--email",
-        EMAIL,
-        "--name",
-        "Bench",
-        "--password",
-        "bench-password-1",
-    )
-    token = storefront(database.url, "issue-token", "--user", EMAIL, "--scopes", "orders:write")
+    database.storefront("migrate")
+    token = database.customer_token(EMAIL, "orders:write")
     product_ids = await insert_products(database)
     workloads = {"spread": spread_bodies(product_ids), "hot": hot_bodies(product_ids)}
     healthy = True
@@ -211,7 +201,7 @@ async def benchmark(args: argparse.Namespace, database: BenchmarkDatabase) -> bo
             stack.enter_context(running(SERVICE, database.url)) for _ in range(args.instances)
         ]
         for name, bodies in workloads.items():
-            tally, cpu = await drive(servers, token.strip(), bodies, args)
+            tally, cpu = await drive(servers, token, bodies, args)
             report(name, tally, cpu, args)
             healthy = healthy and not tally.failed and not tally.refused
     sold, ordered = await sold_and_ordered(database)

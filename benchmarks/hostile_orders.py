@@ -32,7 +32,7 @@ import httpx
 from benchmarks.checkout import EMAIL, STOCK, insert_products
 from benchmarks.database import BenchmarkDatabase, add_admin_url, on_fresh_database
 from benchmarks.servers import SERVICE, running
-from benchmarks.token_endpoint import percentile, storefront
+from benchmarks.token_endpoint import percentile
 from schema.relay import to_global_id
 
 LINES = 50
@@ -72,22 +72,12 @@ def report(name: str, latencies: list[float]) -> None:
 
 
 async def benchmark(args: argparse.Namespace, database: BenchmarkDatabase) -> bool:
-    storefront(database.url, "migrate")
-    storefront(
-        database.url,
-        "create-user",
-        "--email",
-        EMAIL,
-        "--name",
-        "Bench",
-        "--password",
-        "bench-password-1",
-    )
-    token = storefront(database.url, "issue-token", "--user", EMAIL, "--scopes", "orders:write")
+    database.storefront("migrate")
+    token = database.customer_token(EMAIL, "orders:write")
     product_ids = await insert_products(database)
     items = [{"productId": to_global_id("Product", id_), "quantity": 1} for id_ in product_ids]
     many = {"items": items[:LINES]}
-    headers = {"authorization": f"Bearer {token.strip()}"}
+    headers = {"authorization": f"Bearer {token}"}
     with running(SERVICE, database.url) as server:
         async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as http:
             await timed(http, {"query": "{ __typename }"}, 20, b"Query")  # warm up

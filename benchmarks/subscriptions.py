@@ -123,10 +123,7 @@ async def product_ids(database: BenchmarkDatabase) -> list[int]:
 
 
 async def live(args: argparse.Namespace, database: BenchmarkDatabase, product: int) -> None:
-    database.storefront(
-        "create-user", "--email", EMAIL, "--name", "Bench", "--password", "bench-pw-1"
-    )
-    token = database.storefront("issue-token", "--user", EMAIL, "--scopes", "orders:write").strip()
+    token = database.customer_token(EMAIL, "orders:write")
     product_gid = to_global_id("Product", product)
     os.environ["REDIS_URL"] = args.redis_url
     # Every benchmark client comes from one address, as anonymous callers.

@@ -35,23 +35,10 @@ from pathlib import Path
 import httpx
 import psutil
 
-from benchmarks.database import ADMIN_URL, on_fresh_database
+from benchmarks.database import ADMIN_URL, on_fresh_database, storefront
 
 ROOT = Path(__file__).resolve().parent.parent
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
-
-
-def storefront(database_url: str, *arguments: str) -> str:
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
-    result = subprocess.run(
-        [sys.executable, "-m", "server.cli", *arguments],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return result.stdout
 
 
 def cpu_seconds(process: psutil.Process) -> float:
