@@ -35,16 +35,19 @@ SCOPES: dict[str, str] = {
 STAFF_SCOPES = frozenset({Scope.CATALOG_WRITE, Scope.ORDERS_MANAGE})
 
 
-class UnknownScope(ValueError):
-    pass
+class BadScopes(ValueError):
+    """Scopes asked for that don't exist, or none at all."""
 
 
 def parse_scopes(text: str | None) -> tuple[str, ...]:
-    """Space-separated scopes, known ones only, duplicates dropped, order kept."""
+    """Space-separated scopes, duplicates dropped, order kept; BadScopes unless there is
+    at least one and all are known."""
     scopes = tuple(dict.fromkeys((text or "").split()))
+    if not scopes:
+        raise BadScopes("give at least one scope")
     unknown = [scope for scope in scopes if scope not in SCOPES]
     if unknown:
-        raise UnknownScope(f"unknown scope {', '.join(unknown)} (known: {', '.join(SCOPES)})")
+        raise BadScopes(f"unknown scope {', '.join(unknown)} (known: {', '.join(SCOPES)})")
     return scopes
 
 

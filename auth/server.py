@@ -69,7 +69,7 @@ from auth.records import (
     UserRecord,
 )
 from auth.resource import ResourceServer
-from auth.scopes import Scope, UnknownScope, allowed_for, format_scopes, parse_scopes
+from auth.scopes import BadScopes, Scope, allowed_for, format_scopes, parse_scopes
 from auth.tokens import sign_access_token
 from auth.writing import Replay, purge_expired, revoke_family
 from models.accounts import User
@@ -128,10 +128,8 @@ class AuthorizationService:
             raise AccountError(f"{user.email} is deactivated")
         try:
             requested = parse_scopes(scopes)
-        except UnknownScope as error:
+        except BadScopes as error:
             raise AccountError(str(error)) from None
-        if not requested:
-            raise AccountError("give at least one scope")
         refused = [
             scope
             for scope in requested
