@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from auth.config import is_loopback_url
 from auth.digests import digest, new_secret
-from auth.scopes import UnknownScope, format_scopes, parse_scopes
+from auth.scopes import BadScopes, format_scopes, parse_scopes
 from models.oauth import OAuthClient
 
 
@@ -77,10 +77,8 @@ async def create_client(
         raise ClientError("the name must be 1 to 200 characters")
     try:
         parsed = parse_scopes(scopes)
-    except UnknownScope as error:
+    except BadScopes as error:
         raise ClientError(str(error)) from None
-    if not parsed:
-        raise ClientError("give at least one scope")
     for uri in redirect_uris:
         problem = redirect_uri_problem(uri)
         if problem:

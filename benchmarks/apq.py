@@ -26,10 +26,7 @@ import argparse
 import asyncio
 import hashlib
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -40,6 +37,7 @@ from urllib.parse import urlencode
 import orjson
 from tortoise import Tortoise
 
+from benchmarks.database import storefront
 from benchmarks.workloads import LISTING
 from server.app import create_app
 from server.database import tortoise_config
@@ -47,16 +45,6 @@ from server.settings import Settings
 
 VARIABLES = {"first": 20}
 Request = tuple[str, str, bytes]  # method, target, body
-
-
-def _storefront(database_url: str, *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "server.cli", *args],
-        env={**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"},
-        check=True,
-        timeout=600,
-        capture_output=True,
-    )
 
 
 def sha256(text: str) -> str:
@@ -208,8 +196,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         database_url = f"sqlite://{Path(directory) / 'apq.sqlite3'}"
-        _storefront(database_url, "migrate")
-        _storefront(
+        storefront(database_url, "migrate")
+        storefront(
             database_url,
             "seed",
             "--products",

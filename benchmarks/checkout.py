@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 import asyncpg
 import orjson
 
-from benchmarks.database import BenchmarkDatabase
+from benchmarks.database import BenchmarkDatabase, add_admin_url, on_fresh_database
 from benchmarks.load import Connection, ProtocolError
 from benchmarks.servers import SERVICE, Server, running
-from benchmarks.token_endpoint import percentile, storefront
+from benchmarks.token_endpoint import percentile
 from schema.relay import to_global_id
 
 PLACE = (
@@ -187,18 +187,8 @@ def report(name: str, tally: Tally, cpu: float, args: argparse.Namespace) -> Non
 
 
 async def benchmark(args: argparse.Namespace, database: BenchmarkDatabase) -> bool:
-    storefront(database.url, "migrate")
-    storefront(
-        database.url,
-        "create-user",
-        "--email",
-        EMAIL,
-        "--name",
-        "Bench",
-        "--password",
-        "bench-password-1",
-    )
-    token = storefront(database.url, "issue-token", "--user", EMAIL, "--scopes", "orders:write")
+    database.storefront("migrate")
+    token = database.customer_token(EMAIL, "orders:write")
     product_ids = await insert_products(database)
     workloads = {"spread": spread_bodies(product_ids), "hot": hot_bodies(product_ids)}
     healthy = True
@@ -211,7 +201,7 @@ async def benchmark(args: argparse.Namespace, database: BenchmarkDatabase) -> bo
             stack.enter_context(running(SERVICE, database.url)) for _ in range(args.instances)
         ]
         for name, bodies in workloads.items():
-            tally, cpu = await drive(servers, token.strip(), bodies, args)
+            tally, cpu = await drive(servers, token, bodies, args)
             report(name, tally, cpu, args)
             healthy = healthy and not tally.failed and not tally.refused
     sold, ordered = await sold_and_ordered(database)
@@ -225,18 +215,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured seconds first")
     parser.add_argument("--instances", type=int, default=1, help="service processes")
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"),
-        help="PostgreSQL server URL without a database name (env BENCH_POSTGRES_URL)",
-    )
+    add_admin_url(parser)
     args = parser.parse_args()
-    database = BenchmarkDatabase(args.admin_url, f"storefront_bench_checkout_{os.getpid()}")
-    asyncio.run(database.create())
-    try:
-        healthy = asyncio.run(benchmark(args, database))
-    finally:
-        asyncio.run(database.drop())
+    healthy = on_fresh_database(
+        args.admin_url,
+        f"storefront_bench_checkout_{os.getpid()}",
+        lambda database: benchmark(args, database),
+    )
     sys.exit(0 if healthy else 1)
 
 

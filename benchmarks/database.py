@@ -2,15 +2,60 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 
 ROOT = Path(__file__).resolve().parent.parent
+ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+
+# Long enough for the 100x seed of benchmarks.scale.
+COMMAND_SECONDS = 3600
+
+T = TypeVar("T")
+
+
+def storefront(database_url: str, *arguments: str) -> str:
+    """Run a `storefront` command (migrate, seed, create-user, issue-token...) on the
+    database at `database_url`; its standard output."""
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", *arguments],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=COMMAND_SECONDS,
+    ).stdout
+
+
+def add_admin_url(parser: argparse.ArgumentParser) -> None:
+    """The `--admin-url` option of every benchmark that makes its own databases."""
+    parser.add_argument(
+        "--admin-url",
+        default=ADMIN_URL,
+        help="PostgreSQL server URL without a database name (env BENCH_POSTGRES_URL)",
+    )
+
+
+def on_fresh_database(
+    admin_url: str, name: str, benchmark: Callable[[BenchmarkDatabase], Coroutine[Any, Any, T]]
+) -> T:
+    """What `benchmark` returns, run on a database `name` made for it and dropped after."""
+    database = BenchmarkDatabase(admin_url, name)
+    asyncio.run(database.create())
+    try:
+        return asyncio.run(benchmark(database))
+    finally:
+        asyncio.run(database.drop())
 
 
 class BenchmarkDatabase:
@@ -36,17 +81,15 @@ class BenchmarkDatabase:
         await self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
     def storefront(self, *arguments: str) -> str:
-        """Run a `storefront` command (migrate, seed, issue-token) on this database; its
-        standard output."""
-        env = {**os.environ, "DATABASE_URL": self.url, "LOG_LEVEL": "WARNING"}
-        return subprocess.run(
-            [sys.executable, "-m", "server.cli", *arguments],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.PIPE,
-            text=True,
-        ).stdout
+        """Run a `storefront` command on this database; its standard output."""
+        return storefront(self.url, *arguments)
+
+    def customer_token(self, email: str, scopes: str) -> str:
+        """A new customer with this e-mail, and an access token of theirs."""
+        self.storefront(
+            "create-user", "--email", email, "--name", "Bench", "--password", "bench-password-1"
+        )
+        return self.storefront("issue-token", "--user", email, "--scopes", scopes).strip()
 
     async def detail_slugs(self, stride: int) -> list[str]:
         """Slugs of every `stride`-th product by id: the same pages on every run."""

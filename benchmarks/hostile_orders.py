@@ -20,7 +20,6 @@ requests changed no stock. Drops the database at the end.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import sys
@@ -31,9 +30,9 @@ import asyncpg
 import httpx
 
 from benchmarks.checkout import EMAIL, STOCK, insert_products
-from benchmarks.database import BenchmarkDatabase
+from benchmarks.database import BenchmarkDatabase, add_admin_url, on_fresh_database
 from benchmarks.servers import SERVICE, running
-from benchmarks.token_endpoint import percentile, storefront
+from benchmarks.token_endpoint import percentile
 from schema.relay import to_global_id
 
 LINES = 50
@@ -73,22 +72,12 @@ def report(name: str, latencies: list[float]) -> None:
 
 
 async def benchmark(args: argparse.Namespace, database: BenchmarkDatabase) -> bool:
-    storefront(database.url, "migrate")
-    storefront(
-        database.url,
-        "create-user",
-        "--email",
-        EMAIL,
-        "--name",
-        "Bench",
-        "--password",
-        "bench-password-1",
-    )
-    token = storefront(database.url, "issue-token", "--user", EMAIL, "--scopes", "orders:write")
+    database.storefront("migrate")
+    token = database.customer_token(EMAIL, "orders:write")
     product_ids = await insert_products(database)
     items = [{"productId": to_global_id("Product", id_), "quantity": 1} for id_ in product_ids]
     many = {"items": items[:LINES]}
-    headers = {"authorization": f"Bearer {token.strip()}"}
+    headers = {"authorization": f"Bearer {token}"}
     with running(SERVICE, database.url) as server:
         async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as http:
             await timed(http, {"query": "{ __typename }"}, 20, b"Query")  # warm up
@@ -127,18 +116,13 @@ async def benchmark(args: argparse.Namespace, database: BenchmarkDatabase) -> bo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200, help="requests of each kind")
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"),
-        help="PostgreSQL server URL without a database name (env BENCH_POSTGRES_URL)",
-    )
+    add_admin_url(parser)
     args = parser.parse_args()
-    database = BenchmarkDatabase(args.admin_url, f"storefront_bench_hostile_{os.getpid()}")
-    asyncio.run(database.create())
-    try:
-        healthy = asyncio.run(benchmark(args, database))
-    finally:
-        asyncio.run(database.drop())
+    healthy = on_fresh_database(
+        args.admin_url,
+        f"storefront_bench_hostile_{os.getpid()}",
+        lambda database: benchmark(args, database),
+    )
     sys.exit(0 if healthy else 1)
 
 

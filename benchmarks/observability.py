@@ -30,7 +30,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from benchmarks.database import ROOT, BenchmarkDatabase
+from benchmarks.database import ROOT, BenchmarkDatabase, add_admin_url
 from benchmarks.load import drive
 from benchmarks.servers import SERVICE, running
 from benchmarks.workloads import listing
@@ -126,10 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--baseline", help="git revision without metrics, logs and tracing")
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"),
-    )
+    add_admin_url(parser)
     args = parser.parse_args(argv)
     figures = asyncio.run(benchmark(args))
     print(f"{'variant':<10} {'median CPU ms/req':>18}   rounds")

@@ -21,7 +21,7 @@ from typing import Any
 
 from tortoise import Tortoise
 
-from benchmarks.database import BenchmarkDatabase
+from benchmarks.database import BenchmarkDatabase, add_admin_url
 from loaders.accounts import PUBLIC_FIELDS
 from loaders.select import select_in
 from models.accounts import User
@@ -79,11 +79,7 @@ async def main(args: argparse.Namespace) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"),
-        help="PostgreSQL server, without a database name",
-    )
+    add_admin_url(parser)
     parser.add_argument("--repeat", type=int, default=300, help="reads of each kind")
     return parser
 

@@ -31,7 +31,7 @@ import psutil
 from tortoise import Tortoise
 from tortoise.connection import get_connection
 
-from benchmarks.database import ROOT, BenchmarkDatabase
+from benchmarks.database import ROOT, BenchmarkDatabase, add_admin_url
 from resolvers.pagination import encode_cursor
 from server.app import create_app
 from server.database import tortoise_config
@@ -288,8 +288,7 @@ def report(results: dict[str, tuple[dict[str, Measured], dict[str, float]]]) -> 
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--admin-url", default=os.environ.get(
-        "BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"))  # fmt: skip
+    add_admin_url(parser)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--keep-databases", action="store_true")

@@ -26,7 +26,6 @@ import contextlib
 import logging
 import os
 import statistics
-import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -38,7 +37,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from benchmarks.checkout import percentile
-from benchmarks.database import BenchmarkDatabase
+from benchmarks.database import BenchmarkDatabase, add_admin_url, on_fresh_database
 from benchmarks.servers import SERVICE, running
 from schema.relay import to_global_id
 
@@ -124,10 +123,7 @@ async def product_ids(database: BenchmarkDatabase) -> list[int]:
 
 
 async def live(args: argparse.Namespace, database: BenchmarkDatabase, product: int) -> None:
-    database.storefront(
-        "create-user", "--email", EMAIL, "--name", "Bench", "--password", "bench-pw-1"
-    )
-    token = database.storefront("issue-token", "--user", EMAIL, "--scopes", "orders:write").strip()
+    token = database.customer_token(EMAIL, "orders:write")
     product_gid = to_global_id("Product", product)
     os.environ["REDIS_URL"] = args.redis_url
     # Every benchmark client comes from one address, as anonymous callers.
@@ -234,19 +230,13 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--orders", type=int, default=30, help="events measured")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"),
-        help="PostgreSQL server URL without a database name (env BENCH_POSTGRES_URL)",
-    )
+    add_admin_url(parser)
     args = parser.parse_args()
-    database = BenchmarkDatabase(args.admin_url, f"storefront_bench_subscriptions_{os.getpid()}")
-    asyncio.run(database.create())
-    try:
-        asyncio.run(benchmark(args, database))
-    finally:
-        asyncio.run(database.drop())
-    sys.exit(0)
+    on_fresh_database(
+        args.admin_url,
+        f"storefront_bench_subscriptions_{os.getpid()}",
+        lambda database: benchmark(args, database),
+    )
 
 
 if __name__ == "__main__":

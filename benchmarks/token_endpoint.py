@@ -35,24 +35,10 @@ from pathlib import Path
 import httpx
 import psutil
 
-from benchmarks.database import BenchmarkDatabase
+from benchmarks.database import ADMIN_URL, on_fresh_database, storefront
 
 ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
-
-
-def storefront(database_url: str, *arguments: str) -> str:
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
-    result = subprocess.run(
-        [sys.executable, "-m", "server.cli", *arguments],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return result.stdout
 
 
 def cpu_seconds(process: psutil.Process) -> float:
@@ -210,12 +196,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as directory:
             asyncio.run(benchmark(args, f"sqlite://{directory}/bench.sqlite3"))
         return
-    database = BenchmarkDatabase(POSTGRES_ADMIN_URL, "storefront_bench_token")
-    asyncio.run(database.create())
-    try:
-        asyncio.run(benchmark(args, database.url))
-    finally:
-        asyncio.run(database.drop())
+    on_fresh_database(
+        ADMIN_URL, "storefront_bench_token", lambda database: benchmark(args, database.url)
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ class Loader(DataLoader[Any, Any]):
 
     aiodataloader's `load_many` gathers the futures, which adds a callback per key and
     runs it when the batch resolves: a few hundred per listing page (the 100-product
-    listing took 3-8% less CPU without them, in an A/B run). Here the first await waits
+    listing of `benchmarks.run` takes less CPU without them). Here the first await waits
     for the batch; by then every future of the batch is done, and awaiting a done future
     does not suspend.
     """

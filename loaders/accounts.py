@@ -10,7 +10,7 @@ from loaders.select import select_in
 from models.accounts import User
 
 # What the GraphQL `User` shows; not the password hash, nor timestamps nobody reads
-# (converting them was a tenth of the listing benchmark's CPU).
+# (converting them showed in the listing benchmark's profile: benchmarks/README.md).
 PUBLIC_FIELDS = ("id", "name", "email", "is_staff")
 
 

@@ -2,9 +2,8 @@
 
 The loaders feed GraphQL objects, which copy a few attributes of each row and drop it.
 Building a Tortoise query and a model per row cost more than everything else the
-listing page did with a row. CPU per read on PostgreSQL (`python -m benchmarks.rows`):
-100 users by id, Tortoise models 0.95 ms, `.values()` 0.44 ms, this module 0.17 ms;
-100 whole products, 1.25, 0.91 and 0.50 ms. Rows are named tuples with the model's
+listing page did with a row; `python -m benchmarks.rows` compares Tortoise models,
+`.values()` and this module. Rows are named tuples with the model's
 attribute names, and each value is converted by the model's own field as Tortoise
 does, so they read like models on SQLite and PostgreSQL alike. Writes and business
 rules keep using models.

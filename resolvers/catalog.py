@@ -1,4 +1,5 @@
-"""Catalog reads: product listings with filters and orderings, lookups, the category tree."""
+"""The catalog's rules: product listings with filters and orderings, lookups, the category
+tree, and creating, changing and deleting products."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from tortoise.transactions import in_transaction
 
 from events import Broker
 from loaders import Loaders
-from loaders.pagination import Window
 from models.catalog import Category, Product
 from resolvers.errors import BadUserInput
 from resolvers.money import to_minor
@@ -182,10 +182,6 @@ async def list_categories(
     """Categories by name; `roots_only` keeps the top of the tree."""
     matching = Category.filter(parent_id=None) if roots_only else Category.all()
     return await keyset_page(matching, CATEGORIES, args, limits, with_total=with_total)
-
-
-def category_products_window(args: PageArgs, limits: Limits) -> Window:
-    return CATEGORY_PRODUCTS.window(args, limits)
 
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")

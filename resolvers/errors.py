@@ -1,8 +1,13 @@
-"""Errors the business rules raise; the schema layer turns each into `extensions.code`."""
+"""Errors that end a field with a GraphQL error rather than a typed `userErrors` entry.
+
+Resolvers, permission checks and the request context raise them; schema/errors.py keeps
+their message and sends their `code` as `extensions.code`.
+"""
 
 
 class ServiceError(Exception):
-    """A problem that is not the user's data; `code` becomes the GraphQL error's code."""
+    """A refusal or failure raised on purpose, not a bug: the client sees its message, and
+    `code` becomes the error's `extensions.code`."""
 
     code = "INTERNAL_SERVER_ERROR"
 

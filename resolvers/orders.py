@@ -39,6 +39,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from auth.resource import Viewer
+from auth.scopes import Scope
 from events import Broker
 from loaders import Loaders
 from models.accounts import User
@@ -47,10 +48,6 @@ from models.orders import CancelReason, Order, OrderItem, OrderStatus
 from resolvers.errors import Forbidden, NotFound, Unauthenticated
 from resolvers.pagination import Limits, ListOrder, Page, PageArgs, keyset_page
 from resolvers.problems import Problem, ProblemCode, Rejected, check_text, reject
-
-READ_SCOPE = "orders:read"
-WRITE_SCOPE = "orders:write"
-MANAGE_SCOPE = "orders:manage"
 
 MAX_LINES = 50
 MAX_QUANTITY = 1000
@@ -104,16 +101,19 @@ class Expiry:
 def manages_orders(viewer: Viewer) -> bool:
     """Staff, or a client acting as itself, holding `orders:manage`: every order is theirs
     to read and manage."""
-    return viewer.has_scope(MANAGE_SCOPE) and viewer.acts_as_staff
+    return viewer.has_scope(Scope.ORDERS_MANAGE) and viewer.acts_as_staff
 
 
 def _require_reader(viewer: Viewer | None) -> Viewer:
     if viewer is None:
-        raise Unauthenticated(f"Reading orders needs a bearer token with the `{READ_SCOPE}` scope")
-    if manages_orders(viewer) or (viewer.has_scope(READ_SCOPE) and not viewer.is_client):
+        raise Unauthenticated(
+            f"Reading orders needs a bearer token with the `{Scope.ORDERS_READ}` scope"
+        )
+    if manages_orders(viewer) or (viewer.has_scope(Scope.ORDERS_READ) and not viewer.is_client):
         return viewer
     raise Forbidden(
-        f"Reading orders needs the `{READ_SCOPE}` scope (your own) or `{MANAGE_SCOPE}` (staff)"
+        f"Reading orders needs the `{Scope.ORDERS_READ}` scope (your own) "
+        f"or `{Scope.ORDERS_MANAGE}` (staff)"
     )
 
 

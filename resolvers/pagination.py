@@ -168,7 +168,7 @@ async def keyset_page(
             )
             query = query.annotate(keyset_beyond=beyond).filter(keyset_beyond=True)
     prefix = "-" if order.descending != window.backward else ""
-    # Rows, not models: see loaders.select (values_list: -25% on 100 products).
+    # Rows, not models: see loaders.select (and `benchmarks.rows`).
     row = row_class(matching.model)
     extra = tuple(column for column in order.columns if column not in row._fields)
     found = (
@@ -200,8 +200,9 @@ async def keyset_page(
 async def bounded_count(matching: QuerySet[M], limit: int) -> tuple[int, bool]:
     """How many rows match, counting at most `limit` (and whether that is exact).
 
-    An exact `COUNT(*)` reads every matching row (or index entry): 14-25 ms over a
-    200,000-product catalog per listing. Past `limit` the answer is "at least `limit`".
+    An exact `COUNT(*)` reads every matching row (or index entry), a cost that grows
+    with the catalog (`benchmarks.scale` shows it at 100 times the seed). Past `limit`
+    the answer is "at least `limit`".
     """
     limited = matching.limit(limit + 1).values_list("id")
     # Tortoise builds the statement only when awaited; this is what `sql()` does, with
@@ -228,7 +229,7 @@ def _beyond(
 
     A row comparison, `(name, id) > ($1, $2)`: an index on the columns serves it, where
     the same condition spelled with OR made PostgreSQL read the list from its start
-    (14.9 ms at row 100,000 of the catalog, 0.07 ms as a row comparison).
+    (`benchmarks.scale` reads a page from the middle of a large catalog).
     """
     terms = computed or {}
     left = Tuple(*(terms.get(column) or Field(column) for column in columns))

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.types import Info
 
+from auth.scopes import Scope
 from models.accounts import User as UserModel
 from resolvers.pagination import PageArgs
 from schema.context import SchemaContext
 from schema.nodes import register_node
-from schema.permissions import STAFF_READ_SCOPE, require_owner_or_staff, require_scope
+from schema.permissions import require_owner_or_staff, require_scope
 from schema.prefetch import by_pk, prefetched_object, resolve_page
 from schema.relay import After, Before, Connection, First, Last, Node, id_of, to_global_id
 
@@ -54,7 +55,7 @@ class User(Node):
         "without a token."
     )
     async def email(self, info: Info) -> str:
-        await require_owner_or_staff(info, self.pk, "profile", "this e-mail address")
+        await require_owner_or_staff(info, self.pk, Scope.PROFILE, "this e-mail address")
         return self.private_email
 
     @strawberry.field(
@@ -87,9 +88,9 @@ async def visible_user(context: SchemaContext, row: Any | None) -> Any | None:
         return None
     viewer = await context.viewer()
     if viewer is not None:
-        if viewer.user_id == row.id and viewer.has_scope("profile"):
+        if viewer.user_id == row.id and viewer.has_scope(Scope.PROFILE):
             return row
-        if viewer.acts_as_staff and viewer.has_scope(STAFF_READ_SCOPE):
+        if viewer.acts_as_staff and viewer.has_scope(Scope.ORDERS_MANAGE):
             return row
     has_reviewed: bool = await context.loaders.has_reviewed.load(row.id)
     return row if has_reviewed else None
@@ -106,7 +107,7 @@ class AccountsQuery:
         "FORBIDDEN without the scope); null for a client's own token (client_credentials)."
     )
     async def me(self, info: Info) -> User | None:
-        viewer = await require_scope(info, "profile")
+        viewer = await require_scope(info, Scope.PROFILE)
         if viewer.user_id is None:
             return None
         row = await info.context.loaders.user_by_id.load(viewer.user_id)

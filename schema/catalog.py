@@ -1,8 +1,8 @@
 """GraphQL types of the catalog: `Product`, `Category`, `Money`.
 
 Types are plain: every field reads a value already on the object, filled from the row,
-or by `schema.prefetch` for a whole level at once (see there). The batch functions at
-the end load each relation for many objects through the request's DataLoaders.
+or by `schema.prefetch` for a whole level at once (see there). The batch functions
+after the types load each relation for many objects through the request's DataLoaders.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.types import Info
 
+from auth.scopes import Scope
 from models.catalog import Category as CategoryModel
 from models.catalog import Product as ProductModel
 from resolvers import catalog
@@ -574,7 +575,7 @@ class CatalogMutation:
         info: Info,
         input: Annotated[CreateProductInput, strawberry.argument(description="The product.")],
     ) -> CreateProductPayload:
-        await require_staff_scope(info, "catalog:write")
+        await require_staff_scope(info, Scope.CATALOG_WRITE)
         currency = info.context.settings.currency
         return await mutation_payload(
             info,
@@ -595,7 +596,7 @@ class CatalogMutation:
             strawberry.argument(description="Which product, and what changes."),
         ],
     ) -> UpdateProductPayload:
-        await require_staff_scope(info, "catalog:write")
+        await require_staff_scope(info, Scope.CATALOG_WRITE)
         return await mutation_payload(
             info,
             UpdateProductPayload,
@@ -614,7 +615,7 @@ class CatalogMutation:
         info: Info,
         input: Annotated[DeleteProductInput, strawberry.argument(description="Which product.")],
     ) -> DeleteProductPayload:
-        await require_staff_scope(info, "catalog:write")
+        await require_staff_scope(info, Scope.CATALOG_WRITE)
         return await mutation_payload(
             info,
             DeleteProductPayload,

@@ -10,8 +10,8 @@ Two changes, each measured with `benchmarks/run.py`:
   and coerce the value), a plain object or list-of-objects attribute, or a
   prefetched page (complete it right here, recursively), and anything else (hand it
   to graphql-core as usual). A step skips the resolve-info object, Strawberry's
-  resolver wrapper, argument conversion and completion dispatch: that was about half
-  of the CPU time of the 20-product listing (about 640 fields). Any value a step does
+  resolver wrapper, argument conversion and completion dispatch, which took much of
+  the CPU time of a listing page (hundreds of fields). Any value a step does
   not accept (null in a non-null field, a value the scalar refuses, an object of
   another type, a page that was not prefetched) takes graphql-core's own path, so
   errors are reported exactly as before; errors inside completed objects are located
@@ -49,6 +49,7 @@ from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, gather_with_cancel
 from strawberry.extensions import SchemaExtension
+from strawberry.resolvers import is_default_resolver
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
@@ -111,7 +112,8 @@ def _shape(parent_type: GraphQLObjectType, name: str, field: GraphQLField | None
     if _plain_method(definition) and is_leaf_type(base):
         method = definition.base_resolver.wrapped_func
         return _Shape(_METHOD, method=method, **_leaf(base), **common)
-    if not (definition.is_basic_field and getattr(field.resolve, "_is_default", False)):
+    resolve = field.resolve
+    if not (definition.is_basic_field and resolve and is_default_resolver(resolve)):
         return _GENERIC_SHAPE
     if is_leaf_type(base):
         return _Shape(_LEAF, **_leaf(base), **common)

@@ -98,7 +98,8 @@ def nul_character_error(
     """BAD_USER_INPUT when any string of the request holds a NUL character."""
     where = _nul_path(variables or {}, "$")
     # A literal holds a NUL only if the source does, raw or as a \u escape: without
-    # either, the walk over the document (0.5 ms for a listing, 15% of its CPU) is skipped.
+    # either, the walk over the document (a share of a listing's CPU that `benchmarks.run`
+    # shows) is skipped.
     if where is None and document is not None and _may_hold_nul(source):
         literals = _NulLiterals()
         visit(document, literals)

@@ -108,11 +108,6 @@ class LimitSettings(Protocol):
     def max_mutations_per_request(self) -> int: ...
 
 
-class LimitContext(Protocol):
-    @property
-    def settings(self) -> LimitSettings: ...
-
-
 @dataclass(frozen=True)
 class Measure:
     """`fields`: field selections with every fragment spread counted as its fields (what a

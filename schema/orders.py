@@ -15,6 +15,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from auth.scopes import Scope
 from models.orders import CancelReason, OrderStatus
 from models.orders import Order as OrderModel
 from models.orders import OrderItem as OrderItemModel
@@ -370,7 +371,7 @@ class OrdersMutation:
         info: Info,
         input: Annotated[PlaceOrderInput, strawberry.argument(description="What to order.")],
     ) -> PlaceOrderPayload:
-        viewer = await require_scope(info, orders.WRITE_SCOPE)
+        viewer = await require_scope(info, Scope.ORDERS_WRITE)
         if viewer.user_id is None:
             raise Forbidden("Only a signed-in customer can place an order")
         return await mutation_payload(
@@ -396,7 +397,7 @@ class OrdersMutation:
         info: Info,
         input: Annotated[CancelOrderInput, strawberry.argument(description="Which order.")],
     ) -> CancelOrderPayload:
-        viewer = await require_scope(info, orders.WRITE_SCOPE)
+        viewer = await require_scope(info, Scope.ORDERS_WRITE)
         return await mutation_payload(
             info,
             CancelOrderPayload,
@@ -417,7 +418,7 @@ class OrdersMutation:
             strawberry.argument(description="Which order, and its new status."),
         ],
     ) -> UpdateOrderStatusPayload:
-        await require_staff_scope(info, orders.MANAGE_SCOPE)
+        await require_staff_scope(info, Scope.ORDERS_MANAGE)
         return await mutation_payload(
             info,
             UpdateOrderStatusPayload,

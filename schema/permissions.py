@@ -5,6 +5,7 @@ from __future__ import annotations
 from strawberry.types import Info
 
 from auth.resource import Viewer
+from auth.scopes import Scope
 from resolvers.errors import Forbidden, Unauthenticated
 
 
@@ -18,7 +19,7 @@ async def viewer_of(info: Info) -> Viewer | None:
     return viewer
 
 
-async def require_scope(info: Info, scope: str) -> Viewer:
+async def require_scope(info: Info, scope: Scope) -> Viewer:
     """The caller, who must hold `scope`; UNAUTHENTICATED or FORBIDDEN otherwise."""
     viewer = await viewer_of(info)
     if viewer is None:
@@ -28,7 +29,7 @@ async def require_scope(info: Info, scope: str) -> Viewer:
     return viewer
 
 
-async def require_staff_scope(info: Info, scope: str) -> Viewer:
+async def require_staff_scope(info: Info, scope: Scope) -> Viewer:
     """The caller, who must hold `scope` and be staff (or a client acting as itself)."""
     viewer = await require_scope(info, scope)
     if not viewer.acts_as_staff:
@@ -36,10 +37,7 @@ async def require_staff_scope(info: Info, scope: str) -> Viewer:
     return viewer
 
 
-STAFF_READ_SCOPE = "orders:manage"
-
-
-async def require_owner_or_staff(info: Info, owner_id: int, own_scope: str, what: str) -> Viewer:
+async def require_owner_or_staff(info: Info, owner_id: int, own_scope: Scope, what: str) -> Viewer:
     """The caller, who must be `owner_id` holding `own_scope`, or staff holding
     `orders:manage`; UNAUTHENTICATED without a token, FORBIDDEN otherwise."""
     viewer = await viewer_of(info)
@@ -47,6 +45,6 @@ async def require_owner_or_staff(info: Info, owner_id: int, own_scope: str, what
         raise Unauthenticated(f"Reading {what} needs a bearer token")
     if viewer.user_id == owner_id and viewer.has_scope(own_scope):
         return viewer
-    if viewer.acts_as_staff and viewer.has_scope(STAFF_READ_SCOPE):
+    if viewer.acts_as_staff and viewer.has_scope(Scope.ORDERS_MANAGE):
         return viewer
     raise Forbidden(f"You may not read {what}")

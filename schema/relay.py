@@ -66,8 +66,8 @@ Before = Annotated[
 ]
 
 
-# A listing page shows ~120 IDs; encoding each anew was about 2% of its CPU time (the
-# same IDs come back request after request). 16,384 entries hold a few MB.
+# A listing page shows ~120 IDs; encoding each anew showed in its profile (the same IDs
+# come back request after request; benchmarks/README.md). 16,384 entries hold a few MB.
 @lru_cache(maxsize=16_384)
 def to_global_id(type_name: str, id_: int | str) -> strawberry.ID:
     return strawberry.ID(base64.b64encode(f"{type_name}:{id_}".encode()).decode())

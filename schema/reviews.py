@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from auth.scopes import Scope
 from models.reviews import Review as ReviewModel
 from resolvers import reviews
 from resolvers.errors import Forbidden
@@ -118,7 +119,7 @@ class ReviewsMutation:
         info: Info,
         input: Annotated[AddReviewInput, strawberry.argument(description="The review.")],
     ) -> AddReviewPayload:
-        viewer = await require_scope(info, "reviews:write")
+        viewer = await require_scope(info, Scope.REVIEWS_WRITE)
         if viewer.user_id is None:
             raise Forbidden("Only a signed-in user can write a review")
         return await mutation_payload(

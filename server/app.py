@@ -31,11 +31,29 @@ from telemetry import statements
 
 
 def create_app(
-    settings: Settings | None = None, *, manage_database: bool = True, sweep_orders: bool = True
+    settings: Settings | None = None,
+    *,
+    manage_database: bool = True,
+    load_keys: bool | None = None,
+    tune_gc: bool | None = None,
+    sweep_orders: bool = True,
 ) -> Starlette:
-    """Build the app. `manage_database=False` leaves Tortoise to the caller (tests);
-    `sweep_orders=False` leaves expired orders to someone else (`storefront expire-orders`)."""
+    """Build the app. Each start-up job has its own switch:
+
+    - `manage_database=False` leaves Tortoise (and its pool gauges) to the caller.
+    - `load_keys` loads the signing keys at start-up (creating the first, encrypting plain
+      ones), so that a wrong OAUTH_KEY_SECRET stops the server before it answers; without
+      it they load on first use.
+    - `tune_gc` freezes what start-up leaves alive and raises the collector's threshold: a
+      change to the whole process, for a process that serves this app alone.
+    - `sweep_orders=False` leaves expired orders to someone else (`storefront expire-orders`).
+
+    `load_keys` and `tune_gc` default to `manage_database`: an app that does not own its
+    database runs inside someone else's process (a test, a benchmark), whose database may
+    not be ready at start-up and whose collector is not ours to tune."""
     settings = settings or load_settings()
+    load_keys = manage_database if load_keys is None else load_keys
+    tune_gc = manage_database if tune_gc is None else tune_gc
     statements.install()
     tracer_provider = start_tracing(settings)
     rate_limits = RateLimits(settings)
@@ -56,42 +74,33 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await broker.start()
         try:
-            async with _database(app, settings, manage_database):
-                yield
+            async with _database(app):
+                if load_keys:
+                    await auth.keys.ensure()
+                if tune_gc:
+                    _tune_gc()
+                async with sweeping():
+                    yield
         finally:
             await graphql.connections.close_all(GOING_AWAY, "The server is shutting down")
             await broker.close()
             await graphql.persisted.close()
+            await stop_tracing(tracer_provider)
+            worker_stopped()
 
     @asynccontextmanager
-    async def _database(
-        app: Starlette, settings: Settings, manage_database: bool
-    ) -> AsyncIterator[None]:
+    async def _database(app: Starlette) -> AsyncIterator[None]:
         if not manage_database:
-            async with sweeping():
-                yield
+            yield
             return
         async with RegisterTortoise(
             app, config=tortoise_config(settings.database_url, settings.database_timeout)
         ):
-            await auth.keys.ensure()
-            # Objects alive after start-up (modules, schema, pools) never become garbage:
-            # keep the cyclic collector from walking them on every collection.
-            gc.collect()
-            gc.freeze()
-            # The objects of requests in flight, not garbage, are what fill the first
-            # generation: at the default threshold (700) the collector ran 2 to 11 times
-            # per listing request and took 9-12% of its CPU, at 50,000 almost never
-            # (benchmarks/, issue 2), with the same peak memory.
-            gc.set_threshold(50_000, 50, 1_000)
             pool_gauges = asyncio.create_task(refresh_pool_gauges_forever())
             try:
-                async with sweeping():
-                    yield
+                yield
             finally:
                 pool_gauges.cancel()
-                await stop_tracing(tracer_provider)
-                worker_stopped()
 
     app = Starlette(
         debug=False,
@@ -114,3 +123,15 @@ def create_app(
     app.state.rate_limits = rate_limits
     app.state.broker = broker
     return app
+
+
+def _tune_gc() -> None:
+    # Objects alive after start-up (modules, schema, pools) never become garbage:
+    # keep the cyclic collector from walking them on every collection.
+    gc.collect()
+    gc.freeze()
+    # The objects of requests in flight, not garbage, are what fill the first
+    # generation: at the default threshold (700) the collector runs several times per
+    # listing request, at 50,000 almost never, with the same peak memory (profile it as
+    # benchmarks/README.md's "Profiling" says).
+    gc.set_threshold(50_000, 50, 1_000)

@@ -39,16 +39,10 @@ from auth.csrf import MAX_AGE_SECONDS as CSRF_MAX_AGE_SECONDS
 from auth.csrf import csrf_token_valid, new_csrf_token
 from auth.jwks import RemoteJwks
 from auth.keys import KeyCipher, KeyStore
+from auth.messages import HttpRequest, Reply, credential_attempt, failed_credentials
 from auth.resource import ResourceServer
 from auth.scopes import SCOPES
-from auth.server import (
-    AuthorizationService,
-    HttpRequest,
-    Prompt,
-    Reply,
-    credential_attempt,
-    failed_credentials,
-)
+from auth.server import AuthorizationService, Prompt
 from server.ratelimit import RateLimits, Refusal, client_address
 from server.settings import Settings
 

@@ -1,8 +1,9 @@
 """Shared fixtures: databases (SQLite and PostgreSQL), the app over HTTP, SQL counting.
 
 Every test that takes `db` (directly or through `client`) runs once on SQLite and once
-on PostgreSQL. PostgreSQL and Redis tests skip when the service is unreachable, and fail
-instead when STOREFRONT_REQUIRE_SERVICES=1 (CI sets it).
+on PostgreSQL. A test that needs a service (PostgreSQL, Redis, Node, Chromium) calls
+`require_service`: it skips when the service is unreachable, and fails instead when
+STOREFRONT_REQUIRE_SERVICES=1 (CI sets it).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 
 from auth.accounts import create_user
 from auth.clients import create_client
+from auth.scopes import Scope, format_scopes
 from models.accounts import User
 from models.catalog import Category, Product
 from models.oauth import OAuthClient
@@ -202,7 +203,7 @@ DEMO_CLIENT = "Storefront demo web app"
 # Vite's default address, by both names. The demo client is public, so any port of these
 # loopback URIs is accepted too (auth/clients.py).
 DEMO_REDIRECT_URIS = ("http://localhost:5173/callback", "http://127.0.0.1:5173/callback")
-DEMO_SCOPES = "profile orders:read orders:write reviews:write catalog:write orders:manage"
+DEMO_SCOPES = format_scopes(Scope)
 
 
 async def create_demo_accounts() -> str:

@@ -1,9 +1,10 @@
 """Writing a seed: batches of rows into each table, progress, ids and statistics after.
 
 PostgreSQL takes the rows through COPY, SQLite through one prepared INSERT per batch:
-the 100x catalog (200,000 products, 2,000,000 reviews) loads in about a minute, where
-Tortoise's bulk_create built a model per row (7 minutes, 1.5 GB). Columns a builder does
-not give get the model's default.
+Tortoise's bulk_create built a model per row, which made the 100x catalog of
+`benchmarks.scale` (200,000 products, 2,000,000 reviews; it prints the seed's time and
+peak memory) slow to load and large in memory. Columns a builder does not give get the
+model's default.
 """
 
 from __future__ import annotations
