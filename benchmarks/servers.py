@@ -128,6 +128,9 @@ def running(
         "DATABASE_URL": database_url,
         "LOG_LEVEL": "WARNING",
         "GRAPHIQL": "false",
+        # The issuer of the tokens `storefront issue-token` makes for the benchmarks (with
+        # no served port to follow, the default one), whatever port this server gets.
+        "OAUTH_SERVER_ISSUER": "http://127.0.0.1:8000",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         **(extra_env or {}),
     }
