@@ -20,10 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher, profiles
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
 
+from auth import passwords
 from server.app import create_app
 from server.database import apply_migrations, tortoise_config
 from server.settings import Settings
@@ -31,6 +33,18 @@ from server.settings import Settings
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE_SERVICES = os.environ.get("STOREFRONT_REQUIRE_SERVICES") == "1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2id at its cheapest in the test process: production cost spends about a
+    second of this machine's CPU on every user a test makes. The hashes keep argon2id's
+    format, and servers in child processes verify them at the cost written in them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+        passwords._dummy_hash.cache_clear()
+        yield
+    passwords._dummy_hash.cache_clear()
 
 
 def require_service(available: bool, reason: str) -> None:
