@@ -151,16 +151,35 @@ async def db(orm: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def settings(db: str) -> Settings:
-    return replace(Settings(), database_url=db, max_page_size=50)
+def bare_settings() -> Settings:
+    """The tests' settings, with no database: a module that tunes settings overrides this
+    one, and both `settings` and `bare_settings` follow."""
+    return replace(Settings(), max_page_size=50)
+
+
+@pytest.fixture
+def settings(db: str, bare_settings: Settings) -> Settings:
+    return replace(bare_settings, database_url=db)
+
+
+def app_client(settings: Settings) -> httpx.AsyncClient:
+    """An HTTP client speaking to a new app in process (the caller sets Tortoise up)."""
+    app = create_app(settings, manage_database=False)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
 
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client speaking to the app in process."""
-    app = create_app(settings, manage_database=False)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    """An HTTP client speaking to the app in process, on a database of each kind."""
+    async with app_client(settings) as http:
+        yield http
+
+
+@pytest.fixture
+async def bare_client(bare_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client speaking to the app in process, with no database: for protocol,
+    parsing and limit checks, which run once instead of once per database."""
+    async with app_client(bare_settings) as http:
         yield http
 
 

@@ -46,7 +46,7 @@ def refusal(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings(settings: Settings) -> Settings:
+def bare_settings(bare_settings: Settings) -> Settings:
     """The production page-size maximum, to check that a full page is within the cost."""
     return replace(settings, max_page_size=100)
 
