@@ -230,6 +230,17 @@ async def graphql(
     return body
 
 
+def error_codes(body: dict[str, Any]) -> list[str]:
+    """The `extensions.code` of each GraphQL error in a response body."""
+    return [error["extensions"]["code"] for error in body.get("errors", [])]
+
+
+def error_code(body: dict[str, Any]) -> str | None:
+    """The code of a response's first GraphQL error, or None when there is none."""
+    codes = error_codes(body)
+    return codes[0] if codes else None
+
+
 def start_server(
     database_url: str, workdir: Path, extra_env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:

@@ -30,7 +30,7 @@ from models.reviews import Review
 from resolvers.orders import new_public_id, order_number
 from schema.relay import to_global_id
 from server.settings import Settings
-from tests.conftest import StatementCounter, graphql
+from tests.conftest import StatementCounter, error_code, graphql
 from tests.factories import make_product
 from tests.oauth import (
     PASSWORD,
@@ -164,11 +164,6 @@ def order_id(order: Order) -> str:
 async def stocks(*products: Product) -> list[int]:
     found = {p.id: p.stock for p in await Product.filter(id__in=[p.id for p in products])}
     return [found[product.id] for product in products]
-
-
-def error_code(body: dict[str, Any]) -> str | None:
-    errors = body.get("errors")
-    return errors[0]["extensions"]["code"] if errors else None
 
 
 _PASSWORD_HASHES: dict[str, str] = {}
