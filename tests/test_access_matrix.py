@@ -25,8 +25,8 @@ from models.reviews import Review
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.conftest import error_codes, graphql
-from tests.factories import add_review, make_product
-from tests.oauth import browser_tokens, http_client, make_app, make_client, make_user
+from tests.factories import add_review, make_product, make_user
+from tests.oauth import browser_tokens, http_client, make_app, make_client
 
 SCOPES = "profile orders:read orders:write reviews:write catalog:write orders:manage"
 MISSING_ORDER = to_global_id("Order", "0" * 32)

@@ -11,9 +11,8 @@ import pytest
 from models.catalog import Category, Product
 from models.reviews import Review
 from tests.conftest import error_codes, graphql
-from tests.factories import make_product
-from tests.factories import make_user as make_reviewer
-from tests.oauth import browser_tokens, make_client, make_user
+from tests.factories import make_numbered_user, make_product, make_user
+from tests.oauth import browser_tokens, make_client
 
 ALL_SCOPES = "profile orders:read orders:write reviews:write catalog:write orders:manage"
 
@@ -169,7 +168,7 @@ async def test_wrongly_typed_input_is_bad_user_input(
 
 async def test_update_and_delete(client: httpx.AsyncClient, tokens: Tokens) -> None:
     product = await make_product(1)
-    customer = await make_reviewer(7)
+    customer = await make_numbered_user(7)
     await Review.create(product=product, author=customer, rating=4)
     product_id = (await graphql(client, '{ product(sku: "SKU-0001") { id } }'))["data"]
     gid = product_id["product"]["id"]

@@ -21,8 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from server import metrics as server_metrics
 from server.settings import Settings
 from tests.conftest import free_port, graphql, stop_server, wait_healthy
-from tests.factories import make_catalog
-from tests.oauth import browser_tokens, http_client, make_app, make_client, make_user
+from tests.factories import make_catalog, make_user
+from tests.oauth import browser_tokens, http_client, make_app, make_client
 
 DEPLOY = Path(__file__).parent.parent / "deploy" / "prometheus"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -23,6 +23,7 @@ import pytest
 from models.oauth import AuthorizationCode, RefreshToken
 from server.settings import ConfigError, Settings, load_settings
 from tests.conftest import StatementCounter, error_code, graphql
+from tests.factories import make_user
 from tests.oauth import (
     authorize_url,
     browser_tokens,
@@ -30,7 +31,6 @@ from tests.oauth import (
     http_client,
     make_app,
     make_client,
-    make_user,
     pkce_pair,
     redirect_params,
     refresh,

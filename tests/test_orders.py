@@ -20,7 +20,6 @@ from tortoise import timezone
 from tortoise.expressions import F
 
 from auth.config import LEEWAY_SECONDS
-from auth.passwords import hash_password
 from auth.resource import ResourceServer
 from auth.tokens import sign_access_token
 from models.accounts import User
@@ -31,15 +30,8 @@ from resolvers.orders import new_public_id, order_number
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.conftest import StatementCounter, error_code, graphql
-from tests.factories import make_product
-from tests.oauth import (
-    PASSWORD,
-    browser_tokens,
-    client_credentials,
-    http_client,
-    make_app,
-    make_client,
-)
+from tests.factories import make_product, make_user
+from tests.oauth import browser_tokens, client_credentials, http_client, make_app, make_client
 
 ALL_SCOPES = "profile orders:read orders:write orders:manage"
 CUSTOMER_SCOPES = "profile orders:read orders:write"
@@ -164,19 +156,6 @@ def order_id(order: Order) -> str:
 async def stocks(*products: Product) -> list[int]:
     found = {p.id: p.stock for p in await Product.filter(id__in=[p.id for p in products])}
     return [found[product.id] for product in products]
-
-
-_PASSWORD_HASHES: dict[str, str] = {}
-
-
-async def make_user(email: str, *, staff: bool = False) -> User:
-    """A user who signs in with PASSWORD. Hashing is slow by design: done once per run."""
-    if PASSWORD not in _PASSWORD_HASHES:
-        _PASSWORD_HASHES[PASSWORD] = await hash_password(PASSWORD)
-    name = email.split("@")[0].title()
-    return await User.create(
-        email=email, name=name, password_hash=_PASSWORD_HASHES[PASSWORD], is_staff=staff
-    )
 
 
 @asynccontextmanager

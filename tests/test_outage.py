@@ -24,10 +24,9 @@ from models.orders import Order
 from schema.relay import to_global_id
 from server.settings import ConfigError, Settings, load_settings
 from tests.conftest import error_code, graphql, start_server, stop_server, wait_healthy
-from tests.factories import make_product
+from tests.factories import make_product, make_user
 from tests.oauth import browser_tokens, http_client, make_app, make_client
 from tests.partition import PartitionProxy
-from tests.test_orders import make_user
 
 DATABASE_TIMEOUT = 1.0
 # Far above DATABASE_TIMEOUT: a request that hangs fails the test instead of the run.

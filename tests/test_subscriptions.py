@@ -41,7 +41,7 @@ from tests.conftest import (
     stop_server,
     wait_healthy,
 )
-from tests.factories import add_review, make_product
+from tests.factories import add_review, make_product, make_user
 from tests.oauth import make_app, make_client
 from tests.test_orders import (
     ALL_SCOPES,
@@ -51,7 +51,6 @@ from tests.test_orders import (
     Shop,
     lines,
     make_order,
-    make_user,
 )
 
 PROTOCOL = "graphql-transport-ws"
