@@ -135,8 +135,8 @@ def test_a_conflicting_subgraph_fails_composition() -> None:
     assert "Product.name" in composed.errors
 
 
-async def test_service_sdl_is_the_exported_schema(client: httpx.AsyncClient) -> None:
-    body = await graphql(client, "{ _service { sdl } }")
+async def test_service_sdl_is_the_exported_schema(bare_client: httpx.AsyncClient) -> None:
+    body = await graphql(bare_client, "{ _service { sdl } }")
 
     assert "errors" not in body, body
     served = body["data"]["_service"]["sdl"]
