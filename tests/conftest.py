@@ -26,9 +26,9 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
 
 from auth import passwords
-from server.app import create_app
 from server.database import apply_migrations, tortoise_config
 from server.settings import Settings
+from tests.oauth import http_client, make_app
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -164,8 +164,7 @@ def settings(db: str, bare_settings: Settings) -> Settings:
 
 def app_client(settings: Settings) -> httpx.AsyncClient:
     """An HTTP client speaking to a new app in process (the caller sets Tortoise up)."""
-    app = create_app(settings, manage_database=False)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    return http_client(make_app(settings))
 
 
 @pytest.fixture
