@@ -1,8 +1,11 @@
-"""Shared fixtures: databases (SQLite and PostgreSQL), the app over HTTP, SQL counting.
+"""Shared fixtures and helpers: databases (SQLite and PostgreSQL), the app over HTTP with
+and without a database, SQL counting, error codes, real servers in child processes.
 
-Every test that takes `db` (directly or through `client`) runs once on SQLite and once
-on PostgreSQL. PostgreSQL and Redis tests skip when the service is unreachable, and fail
-instead when STOREFRONT_REQUIRE_SERVICES=1 (CI sets it).
+Every test that takes `db` (directly or through `client` or `settings`) runs once on
+SQLite and once on PostgreSQL; a test where the database makes no difference (protocol,
+parsing, limits) takes `bare_client` or `bare_settings` and runs once. Tests that need
+PostgreSQL, Redis, Node.js or Chromium skip when it is missing, and fail instead when
+STOREFRONT_REQUIRE_SERVICES=1 (CI sets it). Passwords are hashed at argon2's cheapest.
 """
 
 from __future__ import annotations
