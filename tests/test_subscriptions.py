@@ -408,7 +408,7 @@ async def test_statements_per_event_do_not_grow_with_subscribers(
         child = await Category.create(name="Child", slug="child", parent=root)
         product = await make_product(3, category=child)
         for number in range(4):
-            await add_review(product, await factories.make_user(number), 1 + number)
+            await add_review(product, await factories.make_numbered_user(number), 1 + number)
         few = await statements_per_event(shop, product, 10, sql)
         many = await statements_per_event(shop, product, 60, sql)
         assert few == many
