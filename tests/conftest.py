@@ -1,9 +1,11 @@
-"""Shared fixtures: databases (SQLite and PostgreSQL), the app over HTTP, SQL counting.
+"""Shared fixtures and helpers: databases (SQLite and PostgreSQL), the app over HTTP with
+and without a database, SQL counting, error codes, real servers in child processes.
 
-Every test that takes `db` (directly or through `client`) runs once on SQLite and once
-on PostgreSQL. A test that needs a service (PostgreSQL, Redis, Node, Chromium) calls
-`require_service`: it skips when the service is unreachable, and fails instead when
-STOREFRONT_REQUIRE_SERVICES=1 (CI sets it).
+Every test that takes `db` (directly or through `client` or `settings`) runs once on
+SQLite and once on PostgreSQL; a test where the database makes no difference (protocol,
+parsing, limits) takes `bare_client` or `bare_settings` and runs once. Tests that need
+PostgreSQL, Redis, Node.js or Chromium skip when it is missing, and fail instead when
+STOREFRONT_REQUIRE_SERVICES=1 (CI sets it). Passwords are hashed at argon2's cheapest.
 """
 
 from __future__ import annotations
@@ -16,22 +18,37 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher, profiles
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
 
-from server.app import create_app
+from auth import passwords
 from server.database import apply_migrations, tortoise_config
 from server.settings import Settings
+from tests.oauth import http_client, make_app
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE_SERVICES = os.environ.get("STOREFRONT_REQUIRE_SERVICES") == "1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2id at its cheapest in the test process: production cost spends about a
+    second of this machine's CPU on every user a test makes. The hashes keep argon2id's
+    format, and servers in child processes verify them at the cost written in them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+        passwords._dummy_hash.cache_clear()
+        yield
+    passwords._dummy_hash.cache_clear()
 
 
 def require_service(available: bool, reason: str) -> None:
@@ -115,13 +132,47 @@ def model_tables() -> list[str]:
     )
 
 
-async def truncate_all() -> None:
+# Foreign keys between our tables, and the sequences that number their rows.
+POSTGRES_FOREIGN_KEYS = """
+SELECT child.relname AS child, parent.relname AS parent FROM pg_constraint
+JOIN pg_class child ON child.oid = pg_constraint.conrelid
+JOIN pg_class parent ON parent.oid = pg_constraint.confrelid
+WHERE pg_constraint.contype = 'f' AND child.relname = ANY($1::text[])
+"""
+POSTGRES_SEQUENCES = """
+SELECT sequence.relname AS name FROM pg_class sequence
+JOIN pg_depend ON pg_depend.objid = sequence.oid
+JOIN pg_class owner ON owner.oid = pg_depend.refobjid
+WHERE sequence.relkind = 'S' AND owner.relname = ANY($1::text[])
+"""
+_postgres_emptying: dict[str, str] = {}
+
+
+async def postgres_emptying_script(connection: Any, tables: list[str]) -> str:
+    """DELETEs, children before parents, then each id sequence restarted. TRUNCATE would
+    do it in one statement, but it makes new files for every table and index, which costs
+    PostgreSQL many times more than deleting the few rows a test writes."""
+    children: dict[str, set[str]] = {table: set() for table in tables}
+    for key in await connection.execute_query_dict(POSTGRES_FOREIGN_KEYS, [tables]):
+        if key["parent"] in children and key["parent"] != key["child"]:
+            children[key["parent"]].add(key["child"])
+    order = TopologicalSorter(children).static_order()
+    sequences = await connection.execute_query_dict(POSTGRES_SEQUENCES, [tables])
+    return "; ".join(
+        [f'DELETE FROM "{table}"' for table in order]
+        + [f'ALTER SEQUENCE "{sequence["name"]}" RESTART' for sequence in sequences]
+    )
+
+
+async def empty_all_tables() -> None:
     """Empty every table of our models and restart their ids."""
     connection = get_connection("default")
     tables = model_tables()
     if connection.capabilities.dialect == "postgres":
-        names = ", ".join(f'"{table}"' for table in tables)
-        await connection.execute_script(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        key = " ".join(tables)
+        if key not in _postgres_emptying:
+            _postgres_emptying[key] = await postgres_emptying_script(connection, tables)
+        await connection.execute_script(_postgres_emptying[key])
         return
     deletes = "; ".join(f'DELETE FROM "{table}"' for table in tables)
     await connection.execute_script(
@@ -134,20 +185,38 @@ async def truncate_all() -> None:
 async def db(orm: str) -> AsyncIterator[str]:
     """An empty database for one test; yields its URL."""
     yield orm
-    await truncate_all()
+    await empty_all_tables()
 
 
 @pytest.fixture
-def settings(db: str) -> Settings:
-    return replace(Settings(), database_url=db, max_page_size=50)
+def bare_settings() -> Settings:
+    """The tests' settings, with no database: a module that tunes settings overrides this
+    one, and both `settings` and `bare_settings` follow."""
+    return replace(Settings(), max_page_size=50)
+
+
+@pytest.fixture
+def settings(db: str, bare_settings: Settings) -> Settings:
+    return replace(bare_settings, database_url=db)
+
+
+def app_client(settings: Settings) -> httpx.AsyncClient:
+    """An HTTP client speaking to a new app in process (the caller sets Tortoise up)."""
+    return http_client(make_app(settings))
 
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client speaking to the app in process."""
-    app = create_app(settings, manage_database=False)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    """An HTTP client speaking to the app in process, on a database of each kind."""
+    async with app_client(settings) as http:
+        yield http
+
+
+@pytest.fixture
+async def bare_client(bare_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client speaking to the app in process, with no database: for protocol,
+    parsing and limit checks, which run once instead of once per database."""
+    async with app_client(bare_settings) as http:
         yield http
 
 
@@ -196,6 +265,17 @@ async def graphql(
     )
     body: dict[str, Any] = response.json()
     return body
+
+
+def error_codes(body: dict[str, Any]) -> list[str]:
+    """The `extensions.code` of each GraphQL error in a response body."""
+    return [error["extensions"]["code"] for error in body.get("errors", [])]
+
+
+def error_code(body: dict[str, Any]) -> str | None:
+    """The code of a response's first GraphQL error, or None when there is none."""
+    codes = error_codes(body)
+    return codes[0] if codes else None
 
 
 def start_server(

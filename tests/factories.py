@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from auth.accounts import create_user
 from models.accounts import User
 from models.catalog import Category, Product
 from models.reviews import Review
+from resolvers.reviews import add_review as write_review
 from resolvers.search import search_columns
+
+PASSWORD = "correct horse battery"
 
 
 @dataclass
@@ -18,10 +22,16 @@ class Catalog:
     users: list[User] = field(default_factory=list)
 
 
-async def make_user(number: int, *, staff: bool = False) -> User:
-    return await User.create(
-        email=f"user{number}@example.com", name=f"User {number}", is_staff=staff
-    )
+async def make_user(
+    email: str = "ann@example.com", *, name: str | None = None, staff: bool = False
+) -> User:
+    """A user who signs in with PASSWORD, made as `storefront create-user` makes one; named
+    after their e-mail unless told otherwise."""
+    return await create_user(email, name or email.split("@")[0].title(), PASSWORD, is_staff=staff)
+
+
+async def make_numbered_user(number: int) -> User:
+    return await make_user(f"user{number}@example.com", name=f"User {number}")
 
 
 async def make_product(
@@ -48,14 +58,10 @@ async def make_product(
 
 
 async def add_review(product: Product, author: User, rating: int) -> Review:
-    """A review, with the product's rating figures kept as the service keeps them."""
-    review = await Review.create(
-        product=product, author=author, rating=rating, body=f"{rating} stars"
-    )
-    product.review_count += 1
-    product.rating_total += rating
-    product.rating_average = product.rating_total / product.review_count
-    await product.save(update_fields=["review_count", "rating_total", "rating_average"])
+    """A review written as the service writes one, rating figures and all; `product` is
+    refreshed to show them."""
+    review = await write_review(author.id, product.id, rating, f"{rating} stars")
+    await product.refresh_from_db(fields=["review_count", "rating_total", "rating_average"])
     return review
 
 
@@ -64,7 +70,7 @@ async def make_catalog(products: int, reviews_per_product: int = 3) -> Catalog:
     root = await Category.create(name="Root", slug="root")
     child = await Category.create(name="Child", slug="child", parent=root)
     catalog = Catalog(root=root, child=child)
-    catalog.users = [await make_user(number) for number in range(reviews_per_product)]
+    catalog.users = [await make_numbered_user(number) for number in range(reviews_per_product)]
     for number in range(products):
         product = await make_product(
             number,

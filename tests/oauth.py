@@ -16,14 +16,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 from starlette.applications import Starlette
 
-from auth.accounts import create_user
 from auth.clients import RegisteredClient, create_client
-from models.accounts import User
 from server.app import create_app
 from server.settings import Settings
+from tests.factories import PASSWORD
 
 REDIRECT_URI = "http://localhost:3000/callback"
-PASSWORD = "correct horse battery"
 
 
 def make_app(settings: Settings) -> Starlette:
@@ -32,10 +30,6 @@ def make_app(settings: Settings) -> Starlette:
 
 def http_client(app: Starlette) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
-
-
-async def make_user(email: str = "ann@example.com", *, staff: bool = False) -> User:
-    return await create_user(email, email.split("@")[0].title(), PASSWORD, is_staff=staff)
 
 
 async def make_client(

@@ -24,9 +24,9 @@ from models.orders import Order
 from models.reviews import Review
 from schema.relay import to_global_id
 from server.settings import Settings
-from tests.conftest import graphql
-from tests.factories import add_review, make_product
-from tests.oauth import browser_tokens, http_client, make_app, make_client, make_user
+from tests.conftest import error_codes, graphql
+from tests.factories import add_review, make_product, make_user
+from tests.oauth import browser_tokens, http_client, make_app, make_client
 
 SCOPES = "profile orders:read orders:write reviews:write catalog:write orders:manage"
 MISSING_ORDER = to_global_id("Order", "0" * 32)
@@ -255,33 +255,29 @@ async def ask(world: World, operation: Operation, token: str | None, **variables
     )
 
 
-def codes(body: dict[str, Any]) -> list[str]:
-    return [error["extensions"]["code"] for error in body.get("errors", [])]
-
-
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.name for op in OPERATIONS])
 async def test_every_kind_of_token(world: World, operation: Operation) -> None:
     before = await state()
     valid = world.tokens[operation.actor]
 
-    assert codes(await ask(world, operation, None)) == ["UNAUTHENTICATED"], "no token"
+    assert error_codes(await ask(world, operation, None)) == ["UNAUTHENTICATED"], "no token"
     email = f"{operation.actor}@example.com"
     for kind, token in (await bad_tokens(world, valid, email, operation.scope)).items():
-        assert codes(await ask(world, operation, token)) == ["UNAUTHENTICATED"], kind
+        assert error_codes(await ask(world, operation, token)) == ["UNAUTHENTICATED"], kind
 
     other_scopes = " ".join(s for s in SCOPES.split() if s != operation.scope)
     if operation.actor == "ann":
         without = await browser_tokens(
             world.http, world.client_id, "ann@example.com", scope=other_scopes
         )
-        assert codes(await ask(world, operation, without["access_token"])) == ["FORBIDDEN"]
+        assert error_codes(await ask(world, operation, without["access_token"])) == ["FORBIDDEN"]
     else:
         # A customer asking for a staff scope never gets it.
-        assert codes(await ask(world, operation, world.tokens["ann"])) == ["FORBIDDEN"]
+        assert error_codes(await ask(world, operation, world.tokens["ann"])) == ["FORBIDDEN"]
     if operation.others is not None:
         body = await ask(world, operation, valid, **operation.others(world))
         if operation.missing is None:
-            assert codes(body) == ["FORBIDDEN"], "someone else's object"
+            assert error_codes(body) == ["FORBIDDEN"], "someone else's object"
         else:
             missing = await ask(world, operation, valid, **operation.missing(world))
             assert body == missing, "someone else's object"

@@ -11,7 +11,7 @@ import pytest
 from models.catalog import Category, Product
 from models.reviews import Review
 from tests.conftest import graphql
-from tests.factories import Catalog, add_review, make_catalog, make_product, make_user
+from tests.factories import Catalog, add_review, make_catalog, make_numbered_user, make_product
 
 PAGE = """
 query Page($first: Int, $after: String, $last: Int, $before: String,
@@ -109,7 +109,7 @@ async def test_ordering_by_price_and_rating(client: httpx.AsyncClient, db: str) 
     cheap = await make_product(1, price_minor=100)
     dear = await make_product(2, price_minor=99_999)
     middle = await make_product(3, price_minor=5_000)
-    reviewer = await make_user(1)
+    reviewer = await make_numbered_user(1)
     await add_review(cheap, reviewer, 5)
     await add_review(dear, reviewer, 2)
     by_price = await page(client, first=3, orderBy={"field": "PRICE", "direction": "ASC"})

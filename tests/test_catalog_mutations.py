@@ -10,10 +10,9 @@ import pytest
 
 from models.catalog import Category, Product
 from models.reviews import Review
-from tests.conftest import graphql
-from tests.factories import make_product
-from tests.factories import make_user as make_reviewer
-from tests.oauth import browser_tokens, make_client, make_user
+from tests.conftest import error_codes, graphql
+from tests.factories import make_numbered_user, make_product, make_user
+from tests.oauth import browser_tokens, make_client
 
 ALL_SCOPES = "profile orders:read orders:write reviews:write catalog:write orders:manage"
 
@@ -90,10 +89,6 @@ def result(body: dict[str, Any], field: str) -> dict[str, Any]:
     return data
 
 
-def codes(body: dict[str, Any]) -> list[str]:
-    return [error["extensions"]["code"] for error in body.get("errors", [])]
-
-
 async def test_staff_create_a_product(client: httpx.AsyncClient, tokens: Tokens) -> None:
     category = await Category.create(name="Kitchen", slug="kitchen")
     category_id = (await graphql(client, '{ category(slug: "kitchen") { id } }'))["data"]
@@ -165,15 +160,15 @@ async def test_wrongly_typed_input_is_bad_user_input(
     client: httpx.AsyncClient, tokens: Tokens
 ) -> None:
     body = await call(client, CREATE, tokens.staff, sku="A", name="A", price="1", stock="many")
-    assert codes(body) == ["BAD_USER_INPUT"]
+    assert error_codes(body) == ["BAD_USER_INPUT"]
     body = await call(client, CREATE, tokens.staff, sku="A", name="A", price="1")
-    assert codes(body) == ["BAD_USER_INPUT"]
+    assert error_codes(body) == ["BAD_USER_INPUT"]
     assert await Product.all().count() == 0
 
 
 async def test_update_and_delete(client: httpx.AsyncClient, tokens: Tokens) -> None:
     product = await make_product(1)
-    customer = await make_reviewer(7)
+    customer = await make_numbered_user(7)
     await Review.create(product=product, author=customer, rating=4)
     product_id = (await graphql(client, '{ product(sku: "SKU-0001") { id } }'))["data"]
     gid = product_id["product"]["id"]
@@ -205,12 +200,12 @@ async def test_catalog_writes_need_staff_with_catalog_scope(
     fields = {"sku": "X-1", "name": "X", "price": "1", "stock": 1}
     if mutation is not CREATE:
         fields = {"id": gid}
-    assert codes(await call(client, mutation, None, **fields)) == ["UNAUTHENTICATED"]
-    assert codes(await call(client, mutation, "not.a.token", **fields)) == ["UNAUTHENTICATED"]
+    assert error_codes(await call(client, mutation, None, **fields)) == ["UNAUTHENTICATED"]
+    assert error_codes(await call(client, mutation, "not.a.token", **fields)) == ["UNAUTHENTICATED"]
     forged = tokens.staff[:-4] + ("AAAA" if not tokens.staff.endswith("AAAA") else "BBBB")
-    assert codes(await call(client, mutation, forged, **fields)) == ["UNAUTHENTICATED"]
+    assert error_codes(await call(client, mutation, forged, **fields)) == ["UNAUTHENTICATED"]
     # A customer's token never carries catalog:write, whatever was asked for.
-    assert codes(await call(client, mutation, tokens.customer, **fields)) == ["FORBIDDEN"]
+    assert error_codes(await call(client, mutation, tokens.customer, **fields)) == ["FORBIDDEN"]
     assert await Product.all().count() == 1
     assert (await Product.get(id=product.id)).sku == "SKU-0001"
 
@@ -250,10 +245,10 @@ async def test_add_review(client: httpx.AsyncClient, tokens: Tokens) -> None:
 async def test_add_review_permissions(client: httpx.AsyncClient, tokens: Tokens) -> None:
     await make_product(1)
     gid = (await graphql(client, '{ product(sku: "SKU-0001") { id } }'))["data"]["product"]["id"]
-    assert codes(await call(client, ADD_REVIEW, None, productId=gid, rating=3)) == [
+    assert error_codes(await call(client, ADD_REVIEW, None, productId=gid, rating=3)) == [
         "UNAUTHENTICATED"
     ]
-    assert codes(
+    assert error_codes(
         await call(client, ADD_REVIEW, tokens.customer_without_scopes, productId=gid, rating=3)
     ) == ["FORBIDDEN"]
     missing = result(
@@ -267,8 +262,8 @@ async def test_add_review_permissions(client: httpx.AsyncClient, tokens: Tokens)
 async def test_private_account_data(client: httpx.AsyncClient, tokens: Tokens) -> None:
     me = await graphql(client, "{ me { name email } }", headers=bearer(tokens.customer))
     assert me == {"data": {"me": {"name": "Ann", "email": "ann@example.com"}}}
-    assert codes(await graphql(client, "{ me { name } }")) == ["UNAUTHENTICATED"]
-    assert codes(
+    assert error_codes(await graphql(client, "{ me { name } }")) == ["UNAUTHENTICATED"]
+    assert error_codes(
         await graphql(client, "{ me { name } }", headers=bearer(tokens.customer_without_scopes))
     ) == ["FORBIDDEN"]
     staff_id = (await graphql(client, "{ me { id } }", headers=bearer(tokens.staff)))["data"]

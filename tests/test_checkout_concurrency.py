@@ -21,8 +21,8 @@ from models.catalog import Product
 from models.orders import Order, OrderItem
 from schema.relay import to_global_id
 from tests.conftest import start_server, stop_server, wait_healthy
-from tests.factories import make_product
-from tests.oauth import browser_tokens, make_client, make_user
+from tests.factories import make_product, make_user
+from tests.oauth import browser_tokens, make_client
 
 # Only PostgreSQL: the session's `database_url` fixture, on its PostgreSQL side (which
 # skips, or fails under STOREFRONT_REQUIRE_SERVICES=1, when PostgreSQL is unreachable).

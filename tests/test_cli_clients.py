@@ -1,5 +1,6 @@
 """`storefront list-clients`, `issue-token --expires-in` and what an expired token says,
-run as a user runs them: in a subprocess, on the test's database (SQLite and PostgreSQL)."""
+run as a user runs them: in a subprocess, on the test's database (SQLite and PostgreSQL);
+the checks of `issue-token`'s arguments run once, with no database to reach."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from tests.oauth import http_client, make_app
 from tests.test_cli_accounts import assert_refused, storefront
 
 EMAIL = "ann@example.com"
+# Nothing listens there: a command given it must refuse its arguments before any SQL.
+NO_DATABASE = "postgres://postgres@127.0.0.1:1/storefront"
 
 
 async def test_list_clients_prints_one_json_object_per_client(db: str, tmp_path: Path) -> None:
@@ -69,13 +72,9 @@ async def test_issue_token_expires_in(db: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("seconds", [TOKEN_SECONDS_MIN - 1, TOKEN_SECONDS_MAX + 1, 0, -5])
-async def test_issue_token_refuses_a_lifetime_out_of_bounds(
-    db: str, tmp_path: Path, seconds: int
-) -> None:
-    await create_user(EMAIL, "Ann", "long enough password")
-
+async def test_issue_token_refuses_a_lifetime_out_of_bounds(tmp_path: Path, seconds: int) -> None:
     result = storefront(
-        db,
+        NO_DATABASE,
         tmp_path,
         "issue-token",
         "--user",
@@ -88,11 +87,9 @@ async def test_issue_token_refuses_a_lifetime_out_of_bounds(
     assert_refused(result, f"--expires-in must be {TOKEN_SECONDS_MIN} to {TOKEN_SECONDS_MAX}")
 
 
-async def test_issue_token_refuses_an_issuer_that_cannot_be_ours(db: str, tmp_path: Path) -> None:
-    await create_user(EMAIL, "Ann", "long enough password")
-
+async def test_issue_token_refuses_an_issuer_that_cannot_be_ours(tmp_path: Path) -> None:
     result = storefront(
-        db,
+        NO_DATABASE,
         tmp_path,
         "issue-token",
         "--user",

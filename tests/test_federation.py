@@ -22,7 +22,7 @@ from models.catalog import Product as ProductRow
 from schema import sdl
 from schema.relay import to_global_id
 from tests.conftest import StatementCounter, graphql, require_service
-from tests.factories import add_review, make_product, make_user
+from tests.factories import add_review, make_numbered_user, make_product
 
 NODE_DIR = Path(__file__).parent / "node"
 
@@ -135,8 +135,8 @@ def test_a_conflicting_subgraph_fails_composition() -> None:
     assert "Product.name" in composed.errors
 
 
-async def test_service_sdl_is_the_exported_schema(client: httpx.AsyncClient) -> None:
-    body = await graphql(client, "{ _service { sdl } }")
+async def test_service_sdl_is_the_exported_schema(bare_client: httpx.AsyncClient) -> None:
+    body = await graphql(bare_client, "{ _service { sdl } }")
 
     assert "errors" not in body, body
     served = body["data"]["_service"]["sdl"]
@@ -185,7 +185,7 @@ async def test_entities_resolve_products_by_id_and_by_sku_in_order(
 
 async def test_entities_resolve_categories_and_users(client: httpx.AsyncClient) -> None:
     category = await Category.create(name="Garden", slug="garden")
-    user = await make_user(1)
+    user = await make_numbered_user(1)
     # A user is public as the author of a review (tests/test_user_privacy.py).
     await add_review(await make_product(1), user, 5)
 
@@ -223,7 +223,7 @@ async def test_entities_of_several_types_cost_one_statement_per_type(
     client: httpx.AsyncClient, sql: StatementCounter
 ) -> None:
     category, products = await make_products(10)
-    users = [await make_user(number) for number in range(5)]
+    users = [await make_numbered_user(number) for number in range(5)]
     for user in users:
         await add_review(products[0], user, 4)
     sql.reset()

@@ -412,12 +412,12 @@ async def test_a_local_browser_app_uses_the_demo(
     assert me.headers["access-control-allow-origin"] == origin
 
 
-async def test_production_defaults_stay_closed(client: httpx.AsyncClient) -> None:
+async def test_production_defaults_stay_closed(bare_client: httpx.AsyncClient) -> None:
     for origin in (PAGE_ORIGIN, "http://127.0.0.1:5173"):
-        preflight = await client.options(
+        preflight = await bare_client.options(
             "/graphql", headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
         )
-        answer = await client.post(
+        answer = await bare_client.post(
             "/graphql", json={"query": "{ __typename }"}, headers={"Origin": origin}
         )
         assert "access-control-allow-origin" not in preflight.headers

@@ -5,20 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from models.catalog import Product
-from server.app import create_app
 from server.settings import Settings
-from tests.conftest import require_service
+from tests.conftest import app_client, require_service
 
 HTML = {"Accept": "text/html"}
 CHROMIUM = Path("/usr/bin/chromium")
@@ -75,15 +71,6 @@ def page_resources(html: str) -> PageResources:
 def policy(header: str) -> dict[str, list[str]]:
     directives = (part.split() for part in header.split(";") if part.strip())
     return {name: sources for name, *sources in directives}
-
-
-@asynccontextmanager
-async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app in process; the page needs no database."""
-    app = create_app(settings, manage_database=False)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield http
 
 
 async def test_page_loads_everything_from_our_origin_with_integrity() -> None:

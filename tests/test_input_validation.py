@@ -21,7 +21,7 @@ from models.orders import Order
 from models.reviews import Review
 from schema import relay
 from schema.relay import to_global_id
-from tests.conftest import graphql
+from tests.conftest import error_codes, graphql
 from tests.factories import make_product
 from tests.test_catalog_mutations import ADD_REVIEW, CREATE, Tokens, bearer, call, result
 
@@ -44,13 +44,9 @@ OUT_OF_RANGE_IDS = [
 ]
 
 
-def codes(body: dict[str, Any]) -> list[str]:
-    return [error["extensions"]["code"] for error in body.get("errors", [])]
-
-
 def bad_input(body: dict[str, Any], *words: str) -> None:
-    assert codes(body), body
-    assert set(codes(body)) == {"BAD_USER_INPUT"}, body
+    assert error_codes(body), body
+    assert set(error_codes(body)) == {"BAD_USER_INPUT"}, body
     message = body["errors"][0]["message"]
     for word in words:
         assert word in message, body
@@ -89,7 +85,7 @@ async def test_a_statement_the_database_refuses_is_an_internal_error_not_an_outa
     query = "query($id: ID!) { product(id: $id) { id } }"
     body = await graphql(client, query, {"id": raw_id("Product:2147483648")})
     if db.startswith("postgres"):
-        assert codes(body) == ["INTERNAL_SERVER_ERROR"], body
+        assert error_codes(body) == ["INTERNAL_SERVER_ERROR"], body
         assert body["errors"][0]["message"] == "Internal server error"
     else:
         assert body == {"data": {"product": None}}
@@ -235,7 +231,7 @@ async def test_a_hostile_entities_request_writes_a_bounded_log(
     body = await graphql(client, ENTITIES, {"r": representations})
 
     assert len(body["errors"]) == 4990
-    assert set(codes(body)) == {"BAD_USER_INPUT"}
+    assert set(error_codes(body)) == {"BAD_USER_INPUT"}
     lines = [record for record in caplog.records if record.name.startswith("storefront")]
     assert len(lines) <= 10, [record.getMessage() for record in lines]
     assert not [record for record in lines if record.levelno >= logging.WARNING]
@@ -259,7 +255,7 @@ async def test_many_faults_of_one_cause_log_one_traceback(
     caplog.set_level(logging.DEBUG, logger="storefront")
     body = await graphql(client, ENTITIES, {"r": representations})
 
-    assert codes(body) == ["INTERNAL_SERVER_ERROR"] * 3, body
+    assert error_codes(body) == ["INTERNAL_SERVER_ERROR"] * 3, body
     errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert len(errors) == 1, [record.getMessage() for record in errors]
     assert errors[0].exc_info is not None

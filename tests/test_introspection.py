@@ -10,8 +10,8 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from server.app import create_app
 from server.settings import Settings, load_settings
+from tests.conftest import app_client
 
 SCHEMA = "{ __schema { queryType { name } } }"
 TYPE = '{ __type(name: "Product") { name fields { name } } }'
@@ -24,10 +24,7 @@ MISSPELT_VARIABLE = (
 
 
 async def client_with(introspection: bool) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(replace(Settings(), introspection=introspection), manage_database=False)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as http:
+    async with app_client(replace(Settings(), introspection=introspection)) as http:
         yield http
 
 

@@ -46,9 +46,9 @@ def refusal(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings(settings: Settings) -> Settings:
+def bare_settings(bare_settings: Settings) -> Settings:
     """The production page-size maximum, to check that a full page is within the cost."""
-    return replace(settings, max_page_size=100)
+    return replace(bare_settings, max_page_size=100)
 
 
 @pytest.fixture
@@ -56,17 +56,15 @@ async def catalog(db: str) -> None:
     await make_catalog(products=3, reviews_per_product=2)
 
 
-async def test_fragment_fan_out_is_refused(client: httpx.AsyncClient, catalog: None) -> None:
-    error = refusal(await graphql(client, fragment_fan_out(30)))
+async def test_fragment_fan_out_is_refused(bare_client: httpx.AsyncClient) -> None:
+    error = refusal(await graphql(bare_client, fragment_fan_out(30)))
 
     assert error["extensions"]["fields"] > 2**30
     assert error["extensions"]["maximumFields"] == MAX_FIELDS
 
 
-async def test_refusal_is_400_under_graphql_response_json(
-    client: httpx.AsyncClient, catalog: None
-) -> None:
-    response = await client.post(
+async def test_refusal_is_400_under_graphql_response_json(bare_client: httpx.AsyncClient) -> None:
+    response = await bare_client.post(
         "/graphql",
         json={"query": fragment_fan_out(30)},
         headers={"accept": "application/graphql-response+json"},
@@ -76,26 +74,22 @@ async def test_refusal_is_400_under_graphql_response_json(
     refusal(response.json())
 
 
-async def test_thousand_item_pages_nested_are_too_costly(
-    client: httpx.AsyncClient, catalog: None
-) -> None:
+async def test_thousand_item_pages_nested_are_too_costly(bare_client: httpx.AsyncClient) -> None:
     literal = NESTED_PAGES.replace("($outer: Int, $inner: Int)", "")
     literal = literal.replace("$outer", "1000").replace("$inner", "1000")
 
-    error = refusal(await graphql(client, literal))
+    error = refusal(await graphql(bare_client, literal))
 
     assert error["extensions"]["cost"] > 1_000_000
     assert error["extensions"]["maximumCost"] == 5000
 
 
-async def test_enormous_page_sizes_are_refused_as_json(
-    client: httpx.AsyncClient, catalog: None
-) -> None:
+async def test_enormous_page_sizes_are_refused_as_json(bare_client: httpx.AsyncClient) -> None:
     huge = "9" * 40
     literal = NESTED_PAGES.replace("($outer: Int, $inner: Int)", "")
     literal = literal.replace("$outer", huge).replace("$inner", huge)
 
-    response = await client.post("/graphql", json={"query": literal})
+    response = await bare_client.post("/graphql", json={"query": literal})
 
     assert response.status_code == 200
     assert refusal(response.json())["extensions"]["cost"] == 10**18
@@ -113,39 +107,37 @@ async def test_page_sizes_in_variables_count(client: httpx.AsyncClient, catalog:
     assert small_again == small
 
 
-async def test_absent_page_size_counts_as_the_default(
-    client: httpx.AsyncClient, catalog: None
-) -> None:
+async def test_absent_page_size_counts_as_the_default(bare_client: httpx.AsyncClient) -> None:
     """Without first/last a list counts as a default page (20): 20 * 20 * 20 nested."""
     query = """{ products { edges { node { category { products { edges { node {
       reviews { edges { node { rating } } } } } } } } } } }"""
 
-    error = refusal(await graphql(client, query))
+    error = refusal(await graphql(bare_client, query))
 
     assert error["extensions"]["cost"] > 20 * 20 * 20
 
 
-async def test_deep_nesting_is_refused(client: httpx.AsyncClient, catalog: None) -> None:
+async def test_deep_nesting_is_refused(bare_client: httpx.AsyncClient) -> None:
     level = "category { parent { "
     query = "{ products(first: 1) { edges { node { " + level * 6 + "name" + " } }" * 6 + " } } } }"
 
-    error = refusal(await graphql(client, query))
+    error = refusal(await graphql(bare_client, query))
 
     assert error["extensions"]["depth"] > error["extensions"]["maximumDepth"]
 
 
-async def test_too_many_tokens_is_refused(client: httpx.AsyncClient, catalog: None) -> None:
+async def test_too_many_tokens_is_refused(bare_client: httpx.AsyncClient) -> None:
     query = "{ " + " ".join(f"a{index}: __typename" for index in range(MAX_TOKENS)) + " }"
 
-    error = refusal(await graphql(client, query))
+    error = refusal(await graphql(bare_client, query))
 
     assert error["extensions"]["maximumTokens"] == MAX_TOKENS
 
 
-async def test_too_many_aliases_are_refused(client: httpx.AsyncClient, catalog: None) -> None:
+async def test_too_many_aliases_are_refused(bare_client: httpx.AsyncClient) -> None:
     query = "{ " + " ".join(f"a{index}: products {{ totalCount }}" for index in range(250)) + " }"
 
-    error = refusal(await graphql(client, query))
+    error = refusal(await graphql(bare_client, query))
 
     assert error["extensions"]["fields"] == 500
 
@@ -159,9 +151,7 @@ async def test_product_listing_of_a_hundred_goes_through(
     assert body["data"]["products"]["totalCount"] == 3
 
 
-async def test_graphiql_introspection_goes_through(
-    client: httpx.AsyncClient, catalog: None
-) -> None:
+async def test_graphiql_introspection_goes_through(bare_client: httpx.AsyncClient) -> None:
     query = get_introspection_query(
         descriptions=True,
         specified_by_url=True,
@@ -170,19 +160,19 @@ async def test_graphiql_introspection_goes_through(
         input_value_deprecation=True,
     )
 
-    body = await graphql(client, query)
+    body = await graphql(bare_client, query)
 
     assert "errors" not in body, body
     assert body["data"]["__schema"]["queryType"]["name"] == "Query"
 
 
-async def test_nested_introspection_is_refused(client: httpx.AsyncClient, catalog: None) -> None:
+async def test_nested_introspection_is_refused(bare_client: httpx.AsyncClient) -> None:
     query = (
         '{ __type(name: "Product") { fields { type { fields { type { fields { type '
         "{ fields { name } } } } } } } } }"
     )
 
-    body = await graphql(client, query)
+    body = await graphql(bare_client, query)
 
     assert "data" not in body, body
     assert body["errors"][0]["message"] == "Maximum introspection depth exceeded"

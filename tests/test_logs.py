@@ -16,7 +16,8 @@ import pytest
 from server.logs import JsonFormatter
 from server.settings import ConfigError, load_settings
 from tests.conftest import free_port, stop_server, wait_healthy
-from tests.oauth import browser_tokens, make_client, make_user
+from tests.factories import make_user
+from tests.oauth import browser_tokens, make_client
 
 
 async def test_the_access_line_names_the_caller_and_not_the_token(

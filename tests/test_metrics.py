@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,8 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from server import metrics as server_metrics
 from server.settings import Settings
 from tests.conftest import free_port, graphql, stop_server, wait_healthy
-from tests.factories import make_catalog
-from tests.oauth import browser_tokens, http_client, make_app, make_client, make_user
+from tests.factories import make_catalog, make_user
+from tests.oauth import browser_tokens, http_client, make_app, make_client
 
 DEPLOY = Path(__file__).parent.parent / "deploy" / "prometheus"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -137,23 +136,16 @@ async def test_a_listing_a_mutation_and_errors_show_in_the_metrics(
         assert ("storefront_db_pool_in_use", frozenset()) in after
 
 
-@pytest.fixture
-async def plain() -> AsyncIterator[httpx.AsyncClient]:
-    """The app with no database (for what needs none)."""
-    async with http_client(make_app(Settings())) as http:
-        yield http
-
-
 async def test_operation_names_are_capped(
-    plain: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    bare_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(server_metrics, "MAX_OPERATION_NAMES", 2)
     monkeypatch.setattr(server_metrics, "_operation_names", set())
-    before = await scrape(plain)
+    before = await scrape(bare_client)
     for name in ("First", "Second", "Third", "Fourth", "First"):
-        await graphql(plain, f"query {name} {{ __typename }}")
-    await graphql(plain, "{ __typename }")
-    after = await scrape(plain)
+        await graphql(bare_client, f"query {name} {{ __typename }}")
+    await graphql(bare_client, "{ __typename }")
+    after = await scrape(bare_client)
 
     def served(operation: str) -> float:
         return increase(
@@ -183,12 +175,12 @@ async def test_metrics_token_is_required_when_set() -> None:
 
 
 async def test_the_example_alerts_and_scrape_config_use_metrics_that_exist(
-    plain: httpx.AsyncClient,
+    bare_client: httpx.AsyncClient,
 ) -> None:
     config = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
     rules = yaml.safe_load((DEPLOY / "alerts.yml").read_text())
-    await graphql(plain, "{ __typename }")
-    exposition = (await plain.get("/metrics")).text
+    await graphql(bare_client, "{ __typename }")
+    exposition = (await bare_client.get("/metrics")).text
     families = {family.name for family in text_string_to_metric_families(exposition)}
 
     assert config["scrape_configs"][0]["metrics_path"] == "/metrics"
@@ -300,7 +292,7 @@ def test_open_websocket_connections_are_counted(monkeypatch: pytest.MonkeyPatch)
 
 
 async def test_a_database_that_does_not_answer_shows_as_down(
-    plain: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    bare_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class Hanging:
         async def execute_query(self, query: str) -> None:
@@ -309,6 +301,6 @@ async def test_a_database_that_does_not_answer_shows_as_down(
     monkeypatch.setattr(server_metrics, "DATABASE_CHECK_SECONDS", 0.1)
     monkeypatch.setattr(server_metrics, "get_connection", lambda name: Hanging())
 
-    samples = await scrape(plain)
+    samples = await scrape(bare_client)
 
     assert value(samples, "storefront_database_up") == 0

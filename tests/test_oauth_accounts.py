@@ -22,7 +22,8 @@ import pytest
 
 from models.oauth import AuthorizationCode, RefreshToken
 from server.settings import ConfigError, Settings, load_settings
-from tests.conftest import StatementCounter, graphql
+from tests.conftest import StatementCounter, error_code, graphql
+from tests.factories import make_user
 from tests.oauth import (
     authorize_url,
     browser_tokens,
@@ -30,7 +31,6 @@ from tests.oauth import (
     http_client,
     make_app,
     make_client,
-    make_user,
     pkce_pair,
     redirect_params,
     refresh,
@@ -69,12 +69,6 @@ async def me(http: httpx.AsyncClient, token: str) -> dict[str, Any]:
     return await graphql(http, ME, headers={"Authorization": f"Bearer {token}"})
 
 
-def code(body: dict[str, Any]) -> str | None:
-    errors = body.get("errors") or [{}]
-    found: str | None = errors[0].get("extensions", {}).get("code")
-    return found
-
-
 def next_second() -> None:
     """Tokens carry their issue time in whole seconds, and a token issued in the second
     of a cut-off is refused too: a sign-in right after one waits for the next second."""
@@ -101,7 +95,7 @@ async def test_deactivated_user_is_locked_out_everywhere(
     # Every instance refuses the access token (here: a second app on the same database).
     async with http_client(make_app(instant)) as other:
         for instance in (http, other):
-            assert code(await me(instance, tokens["access_token"])) == "UNAUTHENTICATED"
+            assert error_code(await me(instance, tokens["access_token"])) == "UNAUTHENTICATED"
     refused = await refresh(http, tokens["client_id"], tokens["refresh_token"])
     assert refused.status_code == 400
     assert refused.json()["error"] == "invalid_grant"
@@ -124,7 +118,7 @@ async def test_deactivated_user_is_locked_out_everywhere(
     again = await signed_in(http)
     assert (await me(http, again["access_token"]))["data"]["me"]["email"] == "ann@example.com"
     # Sessions ended by the deactivation stay ended.
-    assert code(await me(http, tokens["access_token"])) == "UNAUTHENTICATED"
+    assert error_code(await me(http, tokens["access_token"])) == "UNAUTHENTICATED"
 
 
 async def test_a_code_issued_before_deactivation_is_refused(
@@ -155,7 +149,7 @@ async def test_revoke_tokens_ends_every_session(
     assert state["is_active"] is True
 
     for tokens in (first, second):
-        assert code(await me(http, tokens["access_token"])) == "UNAUTHENTICATED"
+        assert error_code(await me(http, tokens["access_token"])) == "UNAUTHENTICATED"
         response = await refresh(http, tokens["client_id"], tokens["refresh_token"])
         assert response.json()["error"] == "invalid_grant"
     # Someone else's sessions go on.
@@ -186,7 +180,7 @@ async def test_removing_staff_rights_stops_staff_scopes(
     )
 
     refused = await graphql(http, CREATE, product("LMP-2"), headers=headers)
-    assert code(refused) == "FORBIDDEN"
+    assert error_code(refused) == "FORBIDDEN"
     # The rest of the token still works: Sam is still a customer.
     assert (await me(http, token))["data"]["me"]["email"] == "sam@example.com"
     refreshed = await refresh(http, tokens["client_id"], tokens["refresh_token"])
@@ -206,13 +200,13 @@ async def test_account_state_is_cached_for_the_configured_window(
         tokens = await signed_in(http)
         await me(http, tokens["access_token"])
         sql.reset()
-        assert code(await me(http, tokens["access_token"])) is None
+        assert error_code(await me(http, tokens["access_token"])) is None
         # Cached: no statement about the account on this request.
         assert not [s for s in sql.statements if "tokens_valid_after" in s]
 
         cli(db, tmp_path, "deactivate-user", "--email", "ann@example.com")
         await asyncio.sleep(1.1)
-        assert code(await me(http, tokens["access_token"])) == "UNAUTHENTICATED"
+        assert error_code(await me(http, tokens["access_token"])) == "UNAUTHENTICATED"
 
 
 async def test_unknown_users_are_one_line(db: str, tmp_path: Path) -> None:

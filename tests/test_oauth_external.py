@@ -23,7 +23,8 @@ from auth.jwks import RemoteJwks
 from auth.resource import ResourceServer
 from models.accounts import User
 from server.settings import Settings
-from tests.oauth import make_app, make_user
+from tests.factories import make_user
+from tests.oauth import make_app
 
 ISSUER = "https://idp.example.test/"
 

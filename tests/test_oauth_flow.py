@@ -20,8 +20,8 @@ from auth.keys import rotate_keys
 from models.accounts import User
 from models.oauth import AuthorizationCode, OAuthClient, RefreshToken
 from server.settings import Settings
+from tests.factories import PASSWORD, make_user
 from tests.oauth import (
-    PASSWORD,
     REDIRECT_URI,
     authorize_url,
     browser_tokens,
@@ -33,7 +33,6 @@ from tests.oauth import (
     jwt_parts,
     make_app,
     make_client,
-    make_user,
     pkce_pair,
     redirect_params,
     refresh,

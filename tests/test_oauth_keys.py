@@ -20,8 +20,8 @@ from auth.csrf import new_csrf_token
 from auth.keys import KeyCipher, KeySecretError, KeyStore, rotate_keys
 from models.oauth import AuthorizationCode, SigningKey
 from server.settings import ConfigError, Settings, load_settings
+from tests.factories import PASSWORD, make_user
 from tests.oauth import (
-    PASSWORD,
     authorize_url,
     client_credentials,
     form_action,
@@ -29,7 +29,6 @@ from tests.oauth import (
     http_client,
     make_app,
     make_client,
-    make_user,
     pkce_pair,
 )
 from tests.test_cli_accounts import storefront

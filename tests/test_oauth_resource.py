@@ -27,7 +27,8 @@ from auth.resource import ResourceServer
 from auth.revocation import RevocationList
 from models.oauth import RevokedAccessToken
 from server.settings import Settings
-from tests.oauth import client_credentials, http_client, make_app, make_client, make_user
+from tests.factories import make_user
+from tests.oauth import client_credentials, http_client, make_app, make_client
 
 
 def b64(data: dict[str, Any]) -> str:

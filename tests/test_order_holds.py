@@ -31,12 +31,12 @@ from resolvers.orders import Expiry, expire_orders
 from server.app import create_app
 from server.settings import ConfigError, Settings, load_settings
 from server.sweeper import order_sweeper
+from tests.conftest import error_code
 from tests.test_orders import (
     ALL_SCOPES,
     CANCEL,
     UPDATE_STATUS,
     Shop,
-    error_code,
     lines,
     open_shop,
     stocks,

@@ -23,11 +23,10 @@ from models.catalog import Product
 from models.orders import Order
 from schema.relay import to_global_id
 from server.settings import ConfigError, Settings, load_settings
-from tests.conftest import graphql, start_server, stop_server, wait_healthy
-from tests.factories import make_product
+from tests.conftest import error_code, graphql, start_server, stop_server, wait_healthy
+from tests.factories import make_product, make_user
 from tests.oauth import browser_tokens, http_client, make_app, make_client
 from tests.partition import PartitionProxy
-from tests.test_orders import make_user
 
 DATABASE_TIMEOUT = 1.0
 # Far above DATABASE_TIMEOUT: a request that hangs fails the test instead of the run.
@@ -61,11 +60,6 @@ class Outage:
 
     async def stock(self) -> int:
         return (await Product.get(id=self.product.id)).stock
-
-
-def code(body: dict[str, Any]) -> str | None:
-    errors = body.get("errors")
-    return errors[0]["extensions"]["code"] if errors else None
 
 
 def through(database_url: str, port: int) -> str:
@@ -111,7 +105,7 @@ async def test_a_partition_ends_requests_in_time_and_the_service_recovers(
 
     proxy.swallow()
     body, took = await outage.place("during")
-    assert code(body) == "SERVICE_UNAVAILABLE", body
+    assert error_code(body) == "SERVICE_UNAVAILABLE", body
     started = time.monotonic()
     ready = await outage.http.get("/readyz")
     assert ready.status_code == 503
@@ -134,7 +128,7 @@ async def test_an_order_whose_answer_was_lost_takes_stock_once_when_retried(
 ) -> None:
     proxy.lose_answer_to(b"COMMIT")
     body, took = await outage.place("lost")
-    assert code(body) == "SERVICE_UNAVAILABLE", body
+    assert error_code(body) == "SERVICE_UNAVAILABLE", body
     print(f"placeOrder whose COMMIT answer was lost: SERVICE_UNAVAILABLE after {took:.2f} s")
     # The database committed it: only the answer was lost.
     assert await outage.stock() == 9
@@ -167,7 +161,7 @@ async def test_a_locked_sqlite_database_is_unavailable_not_an_internal_error(
     try:
         other.execute("BEGIN EXCLUSIVE")
         body, _ = await locked_sqlite.place("locked")
-        assert code(body) == "SERVICE_UNAVAILABLE", body
+        assert error_code(body) == "SERVICE_UNAVAILABLE", body
     finally:
         other.execute("ROLLBACK")
         other.close()

@@ -24,14 +24,13 @@ from server.app import create_app
 from server.ratelimit import Counters, RateLimits
 from server.settings import ConfigError, Settings, load_settings
 from tests.conftest import REDIS_URL, free_port, port_open, require_service
+from tests.factories import PASSWORD, make_user
 from tests.oauth import (
-    PASSWORD,
     authorize_url,
     client_credentials,
     form_action,
     form_fields,
     make_client,
-    make_user,
     pkce_pair,
     redirect_params,
     refresh,

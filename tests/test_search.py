@@ -10,8 +10,8 @@ import pytest
 
 from server.settings import Settings
 from tests.conftest import graphql
-from tests.factories import make_product
-from tests.oauth import browser_tokens, make_client, make_user
+from tests.factories import make_product, make_user
+from tests.oauth import browser_tokens, make_client
 from tests.test_catalog import PAGE, errors_of, page, skus, walk_forward
 
 NAMES = {

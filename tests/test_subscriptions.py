@@ -23,6 +23,7 @@ import httpx
 import pytest
 from httpx_ws import WebSocketDisconnect, WebSocketUpgradeError, aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
+from starlette.applications import Starlette
 
 from events import EventsUnavailable
 from models.catalog import Category, Product
@@ -41,7 +42,7 @@ from tests.conftest import (
     stop_server,
     wait_healthy,
 )
-from tests.factories import add_review, make_product
+from tests.factories import add_review, make_product, make_user
 from tests.oauth import make_app, make_client
 from tests.test_orders import (
     ALL_SCOPES,
@@ -51,7 +52,6 @@ from tests.test_orders import (
     Shop,
     lines,
     make_order,
-    make_user,
 )
 
 PROTOCOL = "graphql-transport-ws"
@@ -123,10 +123,17 @@ async def connect(
 
 
 @contextlib.asynccontextmanager
-async def shop_for(settings: Settings) -> AsyncIterator[Shop]:
-    app = make_app(settings)
+async def socket_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client that also opens WebSockets to `app` in process."""
     transport = ASGIWebSocketTransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@contextlib.asynccontextmanager
+async def shop_for(settings: Settings) -> AsyncIterator[Shop]:
+    app = make_app(settings)
+    async with socket_client(app) as http:
         web = await make_client(f"{ALL_SCOPES} catalog:write")
         users = {
             "ann": await make_user("ann@example.com"),
@@ -245,9 +252,9 @@ async def test_following_an_order_is_refused_to_others_alike(settings: Settings)
 # ---------------------------------------------------------------- the socket
 
 
-async def test_a_bad_token_is_refused_with_4403(settings: Settings) -> None:
-    async with shop_for(settings) as shop:
-        async with connect(shop.http, "not-a-token", ack=False) as socket:
+async def test_a_bad_token_is_refused_with_4403(bare_settings: Settings) -> None:
+    async with socket_client(make_app(bare_settings)) as http:
+        async with connect(http, "not-a-token", ack=False) as socket:
             code, reason = await socket.closed()
         assert code == 4403
         assert "Forbidden" in reason
@@ -292,16 +299,16 @@ async def handshake(http: httpx.AsyncClient, origin: str) -> bool:
     return accepted
 
 
-async def test_pages_of_the_allowed_origins_may_subscribe(settings: Settings) -> None:
-    allowed = replace(settings, cors_origins=("https://shop.example",))
-    async with shop_for(allowed) as shop:
-        assert await handshake(shop.http, "https://shop.example")
-        assert not await handshake(shop.http, "https://elsewhere.example")
+async def test_pages_of_the_allowed_origins_may_subscribe(bare_settings: Settings) -> None:
+    allowed = replace(bare_settings, cors_origins=("https://shop.example",))
+    async with socket_client(make_app(allowed)) as http:
+        assert await handshake(http, "https://shop.example")
+        assert not await handshake(http, "https://elsewhere.example")
 
 
-async def test_subscriptions_per_connection_are_limited(settings: Settings) -> None:
-    limited = replace(settings, max_subscriptions_per_connection=2)
-    async with shop_for(limited) as shop, connect(shop.http) as socket:
+async def test_subscriptions_per_connection_are_limited(bare_settings: Settings) -> None:
+    limited = replace(bare_settings, max_subscriptions_per_connection=2)
+    async with socket_client(make_app(limited)) as http, connect(http) as socket:
         await socket.subscribe("1", INVENTORY, {})
         await socket.subscribe("2", INVENTORY, {})
         await socket.subscribe("3", INVENTORY, {})
@@ -334,22 +341,22 @@ async def test_a_slow_consumer_is_closed_with_4008(settings: Settings) -> None:
     assert shop.app.state.broker.listener_count == 0
 
 
-async def test_messages_beyond_the_body_limit_close_the_socket(settings: Settings) -> None:
-    limited = replace(settings, max_body_bytes=2000)
-    async with shop_for(limited) as shop, connect(shop.http) as socket:
+async def test_messages_beyond_the_body_limit_close_the_socket(bare_settings: Settings) -> None:
+    limited = replace(bare_settings, max_body_bytes=2000)
+    async with socket_client(make_app(limited)) as http, connect(http) as socket:
         await socket.subscribe("1", INVENTORY, {"ids": ["x" * 3000]})
         code, _ = await socket.closed()
     assert code == 1009
 
 
-async def test_subscriptions_obey_the_query_limits(settings: Settings) -> None:
-    async with shop_for(settings) as shop:
+async def test_subscriptions_obey_the_query_limits(bare_settings: Settings) -> None:
+    async with socket_client(make_app(bare_settings)) as http:
         deep = (
             "subscription { inventoryChanged { product { category { "
             + ("parent { " * 12 + "name" + " }" * 12)
             + " } } } }"
         )
-        async with connect(shop.http) as socket:
+        async with connect(http) as socket:
             await socket.subscribe("1", deep, {})
             assert error_codes(await socket.receive()) == ["QUERY_TOO_COMPLEX"]
 
@@ -401,7 +408,7 @@ async def test_statements_per_event_do_not_grow_with_subscribers(
         child = await Category.create(name="Child", slug="child", parent=root)
         product = await make_product(3, category=child)
         for number in range(4):
-            await add_review(product, await factories.make_user(number), 1 + number)
+            await add_review(product, await factories.make_numbered_user(number), 1 + number)
         few = await statements_per_event(shop, product, 10, sql)
         many = await statements_per_event(shop, product, 60, sql)
         assert few == many

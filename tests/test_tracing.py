@@ -22,8 +22,8 @@ from server.settings import Settings
 from server.tracing import start_tracing, stop_tracing
 from telemetry import tracing
 from tests.conftest import graphql
-from tests.factories import make_catalog
-from tests.oauth import browser_tokens, http_client, make_app, make_client, make_user
+from tests.factories import make_catalog, make_user
+from tests.oauth import browser_tokens, http_client, make_app, make_client
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"

@@ -17,8 +17,8 @@ from models.accounts import User
 from schema.relay import to_global_id
 from server.settings import Settings
 from tests.conftest import StatementCounter, graphql
-from tests.factories import add_review, make_product
-from tests.oauth import browser_tokens, http_client, make_app, make_client, make_user
+from tests.factories import add_review, make_product, make_user
+from tests.oauth import browser_tokens, http_client, make_app, make_client
 
 SCOPES = "profile orders:read orders:write orders:manage"
 NODE = "query($id: ID!) { node(id: $id) { id ... on User { name } } }"
