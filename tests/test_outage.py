@@ -72,8 +72,6 @@ def through(database_url: str, port: int) -> str:
 
 @pytest.fixture
 def proxy(db: str) -> Iterator[PartitionProxy]:
-    if not db.startswith("postgres"):
-        pytest.skip("a network partition is played on PostgreSQL; SQLite has its own test")
     port = urlsplit(db).port or 5432
     with PartitionProxy(port).running() as running:
         yield running
@@ -96,6 +94,7 @@ async def outage(db: str, proxy: PartitionProxy, tmp_path: Path) -> AsyncIterato
         stop_server(process)
 
 
+@pytest.mark.dialect("postgres")  # a network partition; SQLite has its own outage below
 async def test_a_partition_ends_requests_in_time_and_the_service_recovers(
     outage: Outage, proxy: PartitionProxy
 ) -> None:
@@ -123,6 +122,7 @@ async def test_a_partition_ends_requests_in_time_and_the_service_recovers(
     assert (await outage.http.get("/readyz")).status_code == 200
 
 
+@pytest.mark.dialect("postgres")
 async def test_an_order_whose_answer_was_lost_takes_stock_once_when_retried(
     outage: Outage, proxy: PartitionProxy
 ) -> None:
@@ -143,8 +143,6 @@ async def test_an_order_whose_answer_was_lost_takes_stock_once_when_retried(
 
 @pytest.fixture
 async def locked_sqlite(db: str, settings: Settings) -> AsyncIterator[Outage]:
-    if not db.startswith("sqlite"):
-        pytest.skip("a lock held by another process is SQLite's outage")
     app = make_app(replace(settings, database_timeout=DATABASE_TIMEOUT))
     client = await make_client(SCOPES)
     await make_user("ann@example.com")
@@ -154,6 +152,7 @@ async def locked_sqlite(db: str, settings: Settings) -> AsyncIterator[Outage]:
         yield Outage(http, tokens["access_token"], product)
 
 
+@pytest.mark.dialect("sqlite")  # a lock held by another process is SQLite's outage
 async def test_a_locked_sqlite_database_is_unavailable_not_an_internal_error(
     db: str, locked_sqlite: Outage
 ) -> None:
