@@ -206,12 +206,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             and message["id"] not in self.operations
             and len(self.operations) >= limit
         ):
-            error = GraphQLError(
+            await self._refuse(
+                message["id"],
                 f"At most {limit} subscriptions may run on one connection",
-                extensions={"code": "RATE_LIMITED"},
-            )
-            await self.send_message(
-                {"id": message["id"], "type": "error", "payload": [error.formatted]}
+                "RATE_LIMITED",
             )
             return
         if self.connection_acknowledged:
@@ -232,12 +230,14 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 payload.get("query"), payload.get("extensions"), None
             )
         except RequestError as refused:
-            error = GraphQLError(refused.message, extensions={"code": refused.code})
-            await self.send_message(
-                {"id": message["id"], "type": "error", "payload": [error.formatted]}
-            )
+            await self._refuse(message["id"], refused.message, refused.code)
             return None
         return {**message, "payload": {**payload, "query": resolution.query}}
+
+    async def _refuse(self, operation_id: str, message: str, code: str) -> None:
+        """End one subscription before it runs: an `error` message naming the code."""
+        error = GraphQLError(message, extensions={"code": code})
+        await self.send_message({"id": operation_id, "type": "error", "payload": [error.formatted]})
 
     async def _send_result_stream(
         self, operation: Operation[Context, None], result_source: StreamResult
