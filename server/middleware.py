@@ -139,6 +139,8 @@ class AccessLogMiddleware:
 
 
 def _log_access(scope: Scope, status: int | str, seconds: float, record: RequestRecord) -> None:
+    if not access_log.isEnabledFor(logging.INFO):
+        return  # the line's fields are not built for a log that drops it
     fields = {
         "request_id": record.request_id,
         "method": scope["method"],
