@@ -4,7 +4,7 @@
 
 Creates a fresh database, migrates and seeds it at the default size, then for each
 workload starts a server (one uvicorn worker), checks its answer, drives it with
-concurrent clients and measures it; the floor answers the listings too. Prints a table,
+concurrent clients and measures it; the two floors answer the listings too. Prints a table,
 writes JSON to benchmarks/results/ and drops the database. See benchmarks/README.md.
 """
 
@@ -21,9 +21,8 @@ import orjson
 
 from benchmarks import report
 from benchmarks.database import BenchmarkDatabase
-from benchmarks.floor import STATEMENTS_PER_LISTING
 from benchmarks.load import drive
-from benchmarks.servers import FLOOR, SERVICE, ServerKind, running
+from benchmarks.servers import FLOORS, SERVICE, ServerKind, running
 from benchmarks.statements import Reference, references
 from benchmarks.workloads import DETAIL_STRIDE, Workload, all_workloads
 from server.seed import DEMO_CUSTOMER
@@ -73,7 +72,7 @@ async def measure(
         workload.name,
         kind.name,
         window,
-        statements=STATEMENTS_PER_LISTING if kind is FLOOR else reference.statements,
+        statements=FLOORS.get(kind, reference.statements),
         transactions=transactions,
         peak_rss=server.memory.peak,
         startup_peak_rss=server.memory.startup_peak,
@@ -96,7 +95,9 @@ async def benchmark(args: argparse.Namespace) -> list[report.Result]:
         expected = await references(database.url, workloads)
         results = []
         for workload in workloads:
-            kinds = [SERVICE, FLOOR] if workload.has_floor and not args.service_only else [SERVICE]
+            kinds = [SERVICE]
+            if workload.has_floor and not args.service_only:
+                kinds.extend(FLOORS)
             reference = expected[workload.name]
             for kind in kinds:
                 results.append(await measure(kind, workload, reference, database, args))
@@ -117,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=["listing_20", "listing_100", "detail"],
         help="run only these (default: all)",
     )
-    parser.add_argument("--service-only", action="store_true", help="skip the floor")
+    parser.add_argument("--service-only", action="store_true", help="skip the floors")
     parser.add_argument(
         "--admin-url",
         default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"),

@@ -32,20 +32,29 @@ class ServerKind:
 
 
 SERVICE = ServerKind("service", (sys.executable, "-m", "server.cli", "serve", "--port"))
-FLOOR = ServerKind(
-    "floor",
-    (
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "benchmarks.floor:app",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--no-server-header",
-        "--port",
-    ),
-)
+
+
+def _floor(name: str, app: str) -> ServerKind:
+    return ServerKind(
+        name,
+        (
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--no-server-header",
+            "--port",
+        ),
+    )
+
+
+# The hand-written floors (benchmarks.floor), each with the statements it sends per listing.
+FLOOR = _floor("floor", "benchmarks.floor:app")
+FLOOR_ONE = _floor("floor1", "benchmarks.floor:one_statement_app")
+FLOORS = {FLOOR: 5, FLOOR_ONE: 1}
 
 
 @dataclass
