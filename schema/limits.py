@@ -134,7 +134,29 @@ def parse_document(query: str) -> DocumentNode:
     return parse(query, max_tokens=MAX_TOKENS)
 
 
-_validate = lru_cache(maxsize=CACHE_SIZE)(validate_document)
+class _Same:
+    """A document as a cache key by identity.
+
+    graphql-core hashes a document by walking every node of it, on each lookup; the
+    parse cache hands out one document per query text, so identity finds the same entry
+    at no cost. The key holds the document, so its id is not reused while cached.
+    """
+
+    __slots__ = ("document",)
+
+    def __init__(self, document: DocumentNode) -> None:
+        self.document = document
+
+    def __hash__(self) -> int:
+        return id(self.document)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.document is self.document
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _validated(schema: GraphQLSchema, document: _Same, rules: Any) -> list[GraphQLError]:
+    return validate_document(schema, document.document, rules)
 
 
 def _is_token_limit(error: GraphQLError) -> bool:
@@ -185,7 +207,7 @@ class QueryLimits(SchemaExtension):
             context.pre_execution_errors = (
                 [refusal]
                 if refusal
-                else _validate(context.schema._schema, document, context.validation_rules)
+                else _validated(context.schema._schema, _Same(document), context.validation_rules)
             )
         yield
 
@@ -211,7 +233,9 @@ def _refusal(
                 maximumMutations=settings.max_mutations_per_request,
             )
     facts = _variable_facts(operation, variables)
-    measure = measure_operation(schema, document, operation_name, facts, settings.default_page_size)
+    measure = measure_operation(
+        schema, _Same(document), operation_name, facts, settings.default_page_size
+    )
     note_cost(measure.cost)
     if measure.fields > MAX_FIELDS:
         return too_complex(
@@ -259,20 +283,21 @@ def operation_cost(
     assert operation is not None  # _refusal found it
     facts = _variable_facts(operation, variables or {})
     return measure_operation(
-        schema, document, operation_name, facts, settings.default_page_size
+        schema, _Same(document), operation_name, facts, settings.default_page_size
     ).cost
 
 
 @lru_cache(maxsize=CACHE_SIZE)
 def measure_operation(
     schema: GraphQLSchema,
-    document: DocumentNode,
+    same: _Same,
     operation_name: str | None,
     facts: tuple[tuple[str, int | tuple[str, ...] | None], ...],
     default_page_size: int,
 ) -> Measure:
     """Fields, depth and cost of one operation; `facts` are what its variables tell the
     cost (see `_variable_facts`)."""
+    document = same.document
     operation = get_operation_ast(document, operation_name)
     assert operation is not None
     meter = _Meter(schema, document, dict(facts), default_page_size)
