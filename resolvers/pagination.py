@@ -10,12 +10,12 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import orjson
-from pypika_tortoise.terms import Bracket, Field, Term, Tuple, ValueWrapper
+from pypika_tortoise.terms import Bracket, Field, Parameterizer, Term, Tuple, ValueWrapper
 from tortoise.models import Model
-from tortoise.queryset import QuerySet
+from tortoise.queryset import QuerySet, ValuesListQuery
 
 from loaders.pagination import Slice, Window, slice_rows
-from loaders.select import row_class
+from loaders.select import all_columns, row_class, rows
 from resolvers.errors import BadUserInput
 
 T = TypeVar("T")
@@ -154,7 +154,7 @@ async def keyset_page(
     with_total: bool,
     computed: Mapping[str, Term] | None = None,
 ) -> Page[Any]:
-    """A page of a query's rows in `order`: one statement, and one more to count if asked.
+    """A page of a query's rows in `order`, and their count if asked: one statement.
 
     `computed` names the order's columns that are expressions (relevance), not columns
     of the model.
@@ -167,55 +167,77 @@ async def keyset_page(
                 order.columns, keyset, greater=later != order.descending, computed=computed
             )
             query = query.annotate(keyset_beyond=beyond).filter(keyset_beyond=True)
-    prefix = "-" if order.descending != window.backward else ""
-    # Rows, not models: see loaders.select (and `benchmarks.rows`).
-    row = row_class(matching.model)
-    extra = tuple(column for column in order.columns if column not in row._fields)
-    found = (
-        await query.order_by(*(f"{prefix}{column}" for column in order.columns))
+    backward = order.descending != window.backward
+    model = matching.model
+    fields = row_class(model)._fields
+    selected = (*fields, *(column for column in order.columns if column not in fields))
+    page = (
+        query.order_by(*(f"{'-' if backward else ''}{column}" for column in order.columns))
         .limit(window.limit + 1)
-        .values_list(*row._fields, *extra)
+        .values_list(*selected)
     )
-    total, exact = await bounded_count(matching, limits.count_limit) if with_total else (0, True)
-    if not extra:
-        rows = [row._make(values) for values in found]
-        return order.page(slice_rows(rows, window), total, exact, counted=with_total)
-    width = len(row._fields)
-    positions = {column: index for index, column in enumerate((*row._fields, *extra))}
-    paired = [
-        (row._make(values[:width]), tuple(values[positions[column]] for column in order.columns))
-        for values in found
-    ]
-    kept = slice_rows(paired, window)
-    page = order.page(
+    counted = matching.limit(limits.count_limit + 1).values_list("id") if with_total else None
+    positions = [selected.index(column) for column in order.columns]
+    records, count = await _page_and_count(page, counted, positions, backward)
+    width = len(fields)
+    # Rows, not models: see loaders.select (and `benchmarks.rows`).
+    found = rows(model, all_columns(model), (record[:width] for record in records))
+    keysets = [tuple(record[position] for position in positions) for record in records]
+    kept = slice_rows(list(zip(found, keysets, strict=True)), window)
+    page_of = order.page(
         Slice([item for item, _ in kept.rows], kept.has_next, kept.has_previous),
-        total,
-        exact,
+        min(count, limits.count_limit),
+        count <= limits.count_limit,
         counted=with_total,
     )
-    page.keysets = [keyset for _, keyset in kept.rows]
-    return page
+    if len(selected) > width:  # ordered by a computed value the rows do not carry
+        page_of.keysets = [keyset for _, keyset in kept.rows]
+    return page_of
 
 
-async def bounded_count(matching: QuerySet[M], limit: int) -> tuple[int, bool]:
-    """How many rows match, counting at most `limit` (and whether that is exact).
+async def _page_and_count(
+    page: ValuesListQuery[Any],
+    counted: ValuesListQuery[Any] | None,
+    ordering: list[int],
+    descending: bool,
+) -> tuple[list[tuple[Any, ...]], int]:
+    """The page's records and, with `counted`, how many rows that counts (else 0).
 
-    An exact `COUNT(*)` reads every matching row (or index entry), a cost that grows
-    with the catalog (`benchmarks.scale` shows it at 100 times the seed). Past `limit`
-    the answer is "at least `limit`".
+    Tortoise builds both queries; they go as one statement, the page joined to the
+    count, which saves a round trip, and the callers convert the values themselves
+    (cheaper than Tortoise's `values_list`; `benchmarks.run` shows both).
     """
-    limited = matching.limit(limit + 1).values_list("id")
-    # Tortoise builds the statement only when awaited; this is what `sql()` does, with
-    # the parameters kept.
-    limited._choose_db_if_not_chosen()
-    limited._make_query()
-    inner, values = limited.query.get_parameterized_sql()
-    _, records = await limited._db.execute_query(
-        f'SELECT COUNT(*) FROM ({inner}) AS "_counted"',  # noqa: S608 (built by Tortoise)
-        values,
+    parameters = Parameterizer()
+    page_sql = _sql(page, parameters)
+    if counted is None:
+        _, records = await page._db.execute_query(page_sql, parameters.values)
+        return [tuple(record) for record in records], 0
+    # The count's values are numbered first, as its subquery comes first.
+    parameters = Parameterizer()
+    count_sql = _sql(counted, parameters)
+    page_sql = _sql(page, parameters)
+    direction = "DESC" if descending else "ASC"
+    order_by = ", ".join(f'"_page"."{position}" {direction}' for position in ordering)
+    # Built by Tortoise from the models and the validated arguments; values are bound.
+    sql = (
+        f'SELECT "_page".*, "_count"."total" FROM '  # noqa: S608
+        f'(SELECT COUNT(*) AS "total" FROM ({count_sql}) AS "_counted") AS "_count" '
+        f'LEFT JOIN ({page_sql}) AS "_page" ON 1 = 1 '
+        f"ORDER BY {order_by}"
     )
-    count = int(next(iter(dict(records[0]).values())))
-    return min(count, limit), count <= limit
+    _, records = await page._db.execute_query(sql, parameters.values)
+    found = [tuple(record) for record in records]
+    count = int(found[0][-1])
+    # With no row in the page, the join still gives the count's row, with NULL values.
+    return [values[:-1] for values in found if values[0] is not None], count
+
+
+def _sql(query: ValuesListQuery[Any], parameters: Parameterizer) -> str:
+    """The statement Tortoise would send for `query`, its values added to `parameters`."""
+    query._choose_db_if_not_chosen()
+    query._make_query()
+    context = query.query.QUERY_CLS.SQL_CONTEXT.copy(parameterizer=parameters)
+    return query.query.get_sql(context)
 
 
 def _beyond(

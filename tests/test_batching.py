@@ -64,10 +64,11 @@ async def catalog(db: str):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     ("query", "small", "large", "statements"),
     [
-        # products, count, categories, reviews window, authors
-        (LISTING, {"first": 2}, {"first": 20}, 5),
-        # categories, parents, children window, children counts, grandchildren window,
-        # products window, product counts, the products' categories not already loaded
+        # products with their count, categories, reviews window, authors
+        (LISTING, {"first": 2}, {"first": 20}, 4),
+        # categories with their count, parents, children window, children counts,
+        # grandchildren window, products window, product counts, the products' categories
+        # not already loaded
         (CATEGORY_TREE, {"first": 1}, {"first": 12}, 8),
         # products, reviews window, reviews' products, their categories
         (REVIEW_PRODUCTS, {"first": 2}, {"first": 20}, 4),
