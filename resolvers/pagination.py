@@ -205,17 +205,15 @@ async def _page_and_count(
 
     Tortoise builds both queries; they go as one statement, the page joined to the
     count, which saves a round trip, and the callers convert the values themselves
-    (cheaper than Tortoise's `values_list`; `benchmarks.run` shows both).
+    (cheaper than Tortoise's `values_list`).
     """
     parameters = Parameterizer()
+    # The count's values are numbered first, as its subquery comes first.
+    count_sql = None if counted is None else _sql(counted, parameters)
     page_sql = _sql(page, parameters)
-    if counted is None:
+    if count_sql is None:
         _, records = await page._db.execute_query(page_sql, parameters.values)
         return [tuple(record) for record in records], 0
-    # The count's values are numbered first, as its subquery comes first.
-    parameters = Parameterizer()
-    count_sql = _sql(counted, parameters)
-    page_sql = _sql(page, parameters)
     direction = "DESC" if descending else "ASC"
     order_by = ", ".join(f'"_page"."{position}" {direction}' for position in ordering)
     # Built by Tortoise from the models and the validated arguments; values are bound.
