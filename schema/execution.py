@@ -34,6 +34,7 @@ from graphql import (
     GraphQLBoolean,
     GraphQLField,
     GraphQLID,
+    GraphQLInt,
     GraphQLLeafType,
     GraphQLObjectType,
     GraphQLOutputType,
@@ -88,6 +89,18 @@ class _Shape:
 _GENERIC_SHAPE = _Shape(_GENERIC)
 # Scalars whose output coercion returns a value of this type as it is.
 _EXACT: dict[GraphQLLeafType, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
+_INT_RANGE = range(-(2**31), 2**31)
+
+
+def _int(value: Any) -> Any:
+    """Int's output coercion, with the common case (an int in range) first."""
+    if value.__class__ is int and value in _INT_RANGE:
+        return value
+    return GraphQLInt.coerce_output_value(value)
+
+
+# Output coercions quicker than the scalar's own for the values this service produces.
+_COERCE: dict[GraphQLLeafType, Callable[[Any], Any]] = {GraphQLInt: _int}
 _SHAPES: dict[tuple[GraphQLObjectType, str], _Shape] = {}
 
 
@@ -135,7 +148,10 @@ def _shape(parent_type: GraphQLObjectType, name: str, field: GraphQLField | None
 
 
 def _leaf(leaf_type: GraphQLLeafType) -> dict[str, Any]:
-    return {"coerce": leaf_type.coerce_output_value, "exact": _EXACT.get(leaf_type)}
+    return {
+        "coerce": _COERCE.get(leaf_type, leaf_type.coerce_output_value),
+        "exact": _EXACT.get(leaf_type),
+    }
 
 
 def _plain_method(definition: Any) -> bool:

@@ -72,7 +72,7 @@ def _boxes() -> list[Box]:
         tag="not a tag",  # type: ignore[arg-type]  # an object of another type
         sure_tag=None,  # type: ignore[arg-type]
         tags=[_tag("f"), None],  # type: ignore[list-item]  # null among non-null items
-        maybe_tags=None,
+        maybe_tags=[Tag(name="huge", weight=2**40)],  # an Int beyond 32 bits
     )
     return [good, odd]
 
@@ -117,6 +117,7 @@ QUERIES = {
     "null in a non-null leaf propagates to the nullable box": "{ boxes { label size } }",
     "null propagates to the root through non-null items": "{ sureBoxes { label } }",
     "an Int that is no integer": "{ boxes { size note } }",
+    "an Int beyond 32 bits": "{ boxes { maybeTags { weight } } }",
     "an object of another type": "{ boxes { tag { name } } }",
     "null in a non-null object": "{ boxes { note sureTag { name } } }",
     "null among non-null list items": "{ boxes { note tags { name } } }",
