@@ -23,7 +23,7 @@ from schema.context import SchemaContext
 from schema.nodes import register_node
 from schema.permissions import require_owner_or_staff, require_scope
 from schema.prefetch import prefetched_object
-from schema.relations import by_pk, lazy_node, paged_relation
+from schema.relations import by_pk, lazy_type, paged_relation
 from schema.relay import Connection, Node, id_of, to_global_id
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class User(Node):
     )
     orders: Connection[Annotated[Order, strawberry.lazy("schema.orders")]] = paged_relation(
         Children(OrderModel, "customer_id", ORDERS),
-        lazy_node("schema.orders", "Order"),
+        lazy_type("schema.orders", "Order"),
         check=_may_read_orders,
         description="Their orders, newest first, a page at a time. Only to the user themself "
         "(scope `orders:read`) or staff (`orders:manage`): FORBIDDEN to anyone else, "

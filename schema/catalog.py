@@ -29,7 +29,7 @@ from schema.nodes import register_node
 from schema.payloads import USER_ERRORS, UserError, mutation_payload
 from schema.permissions import require_staff_scope
 from schema.prefetch import prefetched_connection, prefetched_object, selects
-from schema.relations import by_pk, lazy_node, paged_relation, relation
+from schema.relations import by_pk, lazy_type, paged_relation, relation
 from schema.relay import After, Before, Connection, First, Last, Node, id_of, to_global_id
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ class Product(Node):
     )
     reviews: Connection[Annotated[Review, strawberry.lazy("schema.reviews")]] = paged_relation(
         Children(ReviewModel, "product_id", PRODUCT_REVIEWS),
-        lazy_node("schema.reviews", "Review"),
+        lazy_type("schema.reviews", "Review"),
         count=lambda product: product.review_count,
         description="Its reviews, newest first, a page at a time.",
     )
@@ -148,12 +148,12 @@ class Category(Node):
     )
     children: Connection[Category] = paged_relation(
         Children(CategoryModel, "parent_id", catalog.CATEGORY_CHILDREN),
-        lambda row: Category.from_model(row),
+        lambda: Category,
         description="Direct subcategories, by name, a page at a time.",
     )
     products: Connection[Product] = paged_relation(
         Children(ProductModel, "category_id", catalog.CATEGORY_PRODUCTS),
-        Product.from_model,
+        lambda: Product,
         description="Products directly in this category, by name. For the whole subtree, "
         "use `products(filter: {categoryId: ...})`.",
     )

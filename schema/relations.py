@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from importlib import import_module
 from typing import Any, TypeVar
 
@@ -69,14 +68,15 @@ class PagedRelation:
     """A connection per parent: pages of `children`, the rows that point at the parent's
     `pk`, in their order (which also makes and checks the pages' cursors).
 
-    `node` makes a GraphQL object of a row. `count` gives a parent's total when the parent
-    knows it; without it, totals are counted (one statement per level, only when
-    `totalCount` is asked for). `check` raises when the caller may not read the lists of
-    all these parents.
+    `node` gives the GraphQL type of the items, whose `from_model` makes one of a row (a
+    function, as the type may be defined later, or in a module that imports this one:
+    `lazy_type`). `count` gives a parent's total when the parent knows it; without it,
+    totals are counted (one statement per level, only when `totalCount` is asked for).
+    `check` raises when the caller may not read the lists of all these parents.
     """
 
     children: Children[ListOrder]
-    node: Callable[[Any], Any]
+    node: Callable[[], Any]
     count: Callable[[Any], int] | None = None
     check: Callable[[Any, list[Any]], Awaitable[None]] | None = None
 
@@ -113,7 +113,7 @@ class PagedRelation:
             loaders.pages(self.children),
             [parent.pk for parent in parents],
             args,
-            self.node,
+            self.node().from_model,
             counts,
         )
 
@@ -133,7 +133,7 @@ def relation(load: Load, *, description: str) -> Any:
 
 def paged_relation(
     children: Children[ListOrder],
-    node: Callable[[Any], Any],
+    node: Callable[[], Any],
     *,
     description: str,
     count: Callable[[Any], int] | None = None,
@@ -186,17 +186,11 @@ def graphql_name(field: StrawberryField) -> str:
     return field.graphql_name or to_camel_case(field.python_name)
 
 
-def lazy_node(module: str, type_name: str) -> Callable[[Any], Any]:
-    """`from_model` of the GraphQL type `type_name` of `module`, found at first use: the
-    `node` of a connection to a type whose module imports this one (as `strawberry.lazy`
-    finds the type of its field)."""
-
-    @cache
-    def from_model() -> Callable[[Any], Any]:
-        found: Callable[[Any], Any] = getattr(import_module(module), type_name).from_model
-        return found
-
-    return lambda row: from_model()(row)
+def lazy_type(module: str, type_name: str) -> Callable[[], Any]:
+    """The GraphQL type `type_name` of `module`, found when asked for: the `node` of a
+    connection to a type whose module imports this one (as `strawberry.lazy` finds the
+    type of its field)."""
+    return lambda: getattr(import_module(module), type_name)
 
 
 async def by_pk(
