@@ -12,11 +12,10 @@ Two changes, each measured with `benchmarks/run.py`:
   recursively), and anything else (hand it to graphql-core as usual). A step skips the
   resolve-info object, Strawberry's resolver wrapper, argument conversion and completion
   dispatch, which took much of the CPU time of a listing page (hundreds of fields). Any
-  value a step does
-  not accept (null in a non-null field, a value the scalar refuses, an object of
-  another type, a relation that was not prefetched) takes graphql-core's own path, so
-  errors are reported exactly as before; errors inside completed objects are located
-  and propagated the way graphql-core does it.
+  value a step does not accept (null in a non-null field, a value the scalar refuses, an
+  object of another type, a relation that was not prefetched) takes graphql-core's own
+  path, so errors are reported exactly as before; errors inside completed objects are
+  located and propagated the way graphql-core does it.
 - No garbage for the cyclic collector. graphql-core 3.3 keeps a reference cycle on every
   execution context (its resolve-info helpers are bound methods of the context), and the
   context holds ours: DataLoaders, their futures, every row they loaded, the collected
