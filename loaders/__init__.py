@@ -1,4 +1,4 @@
-"""Per-request DataLoaders: one batch function per relation, created on first use.
+"""Per-request DataLoaders: one per batch function, created on first use.
 
 A `Loaders` registry lives for one request. Each DataLoader binds to the running event
 loop when it is made, so the registry is built inside the request's task.
@@ -14,6 +14,7 @@ from typing import Any
 from aiodataloader import DataLoader
 
 from loaders import accounts, catalog, orders, reviews
+from loaders.pagination import Children, Slice, Window
 from telemetry import tracing
 from telemetry.metrics import DATALOADER_BATCH_SIZE
 
@@ -30,8 +31,8 @@ class Loader(DataLoader[Any, Any]):
     does not suspend.
     """
 
-    def __init__(self, batch_load_fn: BatchFunction, **options: Any) -> None:
-        super().__init__(_observed(batch_load_fn), **options)
+    def __init__(self, batch_load_fn: BatchFunction, name: str = "", **options: Any) -> None:
+        super().__init__(_observed(batch_load_fn, name or batch_load_fn.__name__), **options)
 
     async def load_many(self, keys: Iterable[Any]) -> list[Any]:  # type: ignore[override]
         futures = [self.load(key) for key in keys]
@@ -44,9 +45,9 @@ class Loader(DataLoader[Any, Any]):
 
 
 @cache
-def _observed(batch: BatchFunction) -> BatchFunction:
-    """`batch` reporting its batch sizes, and a span per batch when tracing is on."""
-    name = batch.__name__
+def _observed(batch: BatchFunction, name: str) -> BatchFunction:
+    """`batch` reporting its batch sizes under `name`, and a span per batch when tracing
+    is on."""
     sizes = DATALOADER_BATCH_SIZE.labels(name)
 
     async def observed(keys: list[Any]) -> list[Any]:
@@ -69,6 +70,26 @@ class Loaders:
         """Drop every loader and what it cached (the request is over)."""
         vars(self).clear()
 
+    def pages(self, children: Children[Any]) -> DataLoader[tuple[int, Window], Slice]:
+        """A page of each parent's `children`, by (parent id, window)."""
+        return self._of_children("pages", children, children.load_pages)
+
+    def counts(self, children: Children[Any]) -> DataLoader[int, int]:
+        """How many `children` each parent has, by parent id."""
+        return self._of_children("counts", children, children.load_counts)
+
+    def _of_children(
+        self, what: str, children: Children[Any], batch: BatchFunction
+    ) -> DataLoader[Any, Any]:
+        found = self._children.get((what, children))
+        if found is None:
+            found = self._children[what, children] = Loader(batch, f"load_{what}:{children.name}")
+        return found
+
+    @cached_property
+    def _children(self) -> dict[tuple[str, Children[Any]], DataLoader[Any, Any]]:
+        return {}
+
     @cached_property
     def user_by_id(self) -> DataLoader[int, Any]:
         return Loader(accounts.load_users)
@@ -86,22 +107,6 @@ class Loaders:
         return Loader(catalog.load_products_by_sku)
 
     @cached_property
-    def children_by_category(self) -> DataLoader[Any, Any]:
-        return Loader(catalog.load_child_pages)
-
-    @cached_property
-    def child_count_by_category(self) -> DataLoader[int, int]:
-        return Loader(catalog.load_child_counts)
-
-    @cached_property
-    def product_count_by_category(self) -> DataLoader[int, int]:
-        return Loader(catalog.load_product_counts)
-
-    @cached_property
-    def products_by_category(self) -> DataLoader[Any, Any]:
-        return Loader(catalog.load_product_pages)
-
-    @cached_property
     def review_by_id(self) -> DataLoader[int, Any]:
         return Loader(reviews.load_reviews)
 
@@ -110,21 +115,9 @@ class Loaders:
         return Loader(reviews.load_have_reviewed)
 
     @cached_property
-    def reviews_by_product(self) -> DataLoader[Any, Any]:
-        return Loader(reviews.load_review_pages)
-
-    @cached_property
     def order_by_public_id(self) -> DataLoader[str, Any]:
         return Loader(orders.load_orders)
 
     @cached_property
     def items_by_order(self) -> DataLoader[int, Any]:
         return Loader(orders.load_items)
-
-    @cached_property
-    def orders_by_customer(self) -> DataLoader[Any, Any]:
-        return Loader(orders.load_order_pages)
-
-    @cached_property
-    def order_count_by_customer(self) -> DataLoader[int, int]:
-        return Loader(orders.load_order_counts)

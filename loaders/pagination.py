@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from tortoise.connection import get_connection
 from tortoise.models import Model
 
+from loaders.rows import count_per_key
 from loaders.select import all_columns, column_list, placeholders, rows
 
 M = TypeVar("M", bound=Model)
@@ -40,6 +41,32 @@ class Order:
 
     columns: tuple[str, ...]
     descending: bool = False
+
+
+OrderT = TypeVar("OrderT", bound=Order)
+
+
+@dataclass(frozen=True)
+class Children(Generic[OrderT]):
+    """The rows of `model` that belong to a parent through `parent_column`, in `order`:
+    what a one-to-many relation pages through. `Loaders.pages` and `Loaders.counts` load
+    them for many parents at once."""
+
+    model: type[Model]
+    parent_column: str
+    order: OrderT
+
+    @property
+    def name(self) -> str:
+        """What the loaders' metrics call these rows, e.g. `review.product_id`."""
+        return f"{self.model._meta.db_table}.{self.parent_column}"
+
+    async def load_pages(self, keys: Sequence[tuple[int, Window]]) -> list[Slice]:
+        """Keys are (parent id, window): a page of each parent's children."""
+        return await load_windows(self.model, self.parent_column, self.order, keys)
+
+    async def load_counts(self, parent_ids: Sequence[int]) -> list[int]:
+        return await count_per_key(self.model, self.parent_column, parent_ids)
 
 
 @dataclass

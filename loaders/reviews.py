@@ -5,13 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from loaders.pagination import Order, Slice, Window, load_windows
 from loaders.rows import one_per_key
 from loaders.select import select_in
 from models.reviews import Review
-
-# Newest first; ids grow with time, so the id alone is a stable, indexed order.
-REVIEWS_OF_PRODUCT = Order(columns=("id",), descending=True)
 
 
 async def load_reviews(ids: Sequence[int]) -> list[Any]:
@@ -26,8 +22,3 @@ async def load_have_reviewed(author_ids: Sequence[int]) -> list[bool]:
         .values_list("author_id", flat=True)
     )
     return [author_id in authors for author_id in author_ids]
-
-
-async def load_review_pages(keys: Sequence[tuple[int, Window]]) -> list[Slice]:
-    """Keys are (product id, window): a page of each product's reviews."""
-    return await load_windows(Review, "product_id", REVIEWS_OF_PRODUCT, keys)

@@ -47,9 +47,7 @@ _ORDER_COLUMNS: dict[ProductOrderField, tuple[str, type]] = {
 }
 
 CATEGORIES = ListOrder(kind="categories", columns=("name", "id"), types=(str, int))
-# Must match loaders.catalog.PRODUCTS_IN_CATEGORY, the order the loader fetches in.
 CATEGORY_PRODUCTS = ListOrder(kind="category-products", columns=("name", "id"), types=(str, int))
-# Must match loaders.catalog.CHILDREN_OF_CATEGORY.
 CATEGORY_CHILDREN = ListOrder(kind="category-children", columns=("name", "id"), types=(str, int))
 
 

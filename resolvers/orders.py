@@ -63,8 +63,9 @@ PUBLIC_ID = re.compile(r"[0-9a-f]{32}")
 # Expired orders cancelled per transaction: bounds how long a sweep holds row locks.
 EXPIRY_BATCH = 200
 
-# Newest first. Must match loaders.orders.ORDERS_OF_CUSTOMER, the order `User.orders`
-# is fetched in, so a cursor of either list is valid in the other.
+# Newest first; ids grow with time, so the id alone is a stable order, indexed with the
+# customer (`order_customer_id_idx`). `orders` and `User.orders` share it, so a cursor of
+# either list is valid in the other.
 ORDERS = ListOrder(kind="orders", columns=("id",), types=(int,), descending=True)
 
 _FORWARD = (OrderStatus.PENDING, OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.DELIVERED)

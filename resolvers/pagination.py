@@ -14,7 +14,7 @@ from pypika_tortoise.terms import Bracket, Field, Parameterizer, Term, Tuple, Va
 from tortoise.models import Model
 from tortoise.queryset import QuerySet, ValuesListQuery
 
-from loaders.pagination import Slice, Window, slice_rows
+from loaders.pagination import Order, Slice, Window, slice_rows
 from loaders.select import all_columns, row_class, rows
 from resolvers.errors import BadUserInput
 
@@ -98,18 +98,17 @@ class Limits:
     count_limit: int = 10_000
 
 
-@dataclass(frozen=True)
-class ListOrder:
-    """How one list is ordered: its columns (last one unique) and its cursors' kind.
+@dataclass(frozen=True, kw_only=True)
+class ListOrder(Order):
+    """How one list is ordered: the loaders' `Order` (columns, the last one unique, and
+    direction), with its cursors' kind and the types their values have.
 
     The kind is written into each cursor so that a cursor from another list or ordering
     is refused instead of silently skipping to a wrong place.
     """
 
     kind: str
-    columns: tuple[str, ...]
     types: tuple[type, ...]
-    descending: bool = False
 
     def cursor(self, row: Any) -> str:
         return encode_cursor(self.kind, tuple(getattr(row, column) for column in self.columns))

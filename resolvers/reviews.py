@@ -11,7 +11,7 @@ from models.reviews import Review
 from resolvers.pagination import ListOrder
 from resolvers.problems import Problem, ProblemCode, Rejected, check_text, reject
 
-# Must match loaders.reviews.REVIEWS_OF_PRODUCT, the order the loader fetches in.
+# Newest first; ids grow with time, so the id alone is a stable, indexed order.
 PRODUCT_REVIEWS = ListOrder(kind="product-reviews", columns=("id",), types=(int,), descending=True)
 
 MAX_BODY = 5_000

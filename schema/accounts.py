@@ -15,16 +15,33 @@ import strawberry
 from strawberry.types import Info
 
 from auth.scopes import Scope
+from loaders.pagination import Children
 from models.accounts import User as UserModel
-from resolvers.pagination import PageArgs
+from models.orders import Order as OrderModel
+from resolvers.orders import ORDERS, authorize_read
 from schema.context import SchemaContext
 from schema.nodes import register_node
 from schema.permissions import require_owner_or_staff, require_scope
-from schema.prefetch import by_pk, prefetched_object, resolve_page
-from schema.relay import After, Before, Connection, First, Last, Node, id_of, to_global_id
+from schema.prefetch import prefetched_object
+from schema.relations import by_pk, lazy_type, paged_relation
+from schema.relay import Connection, Node, id_of, to_global_id
 
 if TYPE_CHECKING:
     from schema.orders import Order
+
+
+async def _email(root: User, info: Info) -> str:
+    await require_owner_or_staff(info, root.pk, Scope.PROFILE, "this e-mail address")
+    return root.private_email
+
+
+async def _may_read_orders(context: SchemaContext, users: list[User]) -> None:
+    """FORBIDDEN (for the whole batch) unless the caller may read each user's orders.
+    Prefetching then leaves the field to each user's own resolver, which loads the
+    permitted ones and reports the others at their own path."""
+    viewer = await context.viewer()
+    for user in users:
+        authorize_read(viewer, user.pk)
 
 
 @strawberry.federation.type(
@@ -38,6 +55,20 @@ class User(Node):
     pk: strawberry.Private[int]
     private_email: strawberry.Private[str]
     prefetched: strawberry.Private[dict[Any, Any]]
+    email: str = strawberry.field(
+        resolver=_email,
+        description="The address the user signs in with. Only to the user themself (scope "
+        "`profile`) or staff (`orders:manage`): FORBIDDEN to anyone else, UNAUTHENTICATED "
+        "without a token.",
+    )
+    orders: Connection[Annotated[Order, strawberry.lazy("schema.orders")]] = paged_relation(
+        Children(OrderModel, "customer_id", ORDERS),
+        lazy_type("schema.orders", "Order"),
+        check=_may_read_orders,
+        description="Their orders, newest first, a page at a time. Only to the user themself "
+        "(scope `orders:read`) or staff (`orders:manage`): FORBIDDEN to anyone else, "
+        "UNAUTHENTICATED without a token.",
+    )
 
     @classmethod
     def from_model(cls, user: UserModel) -> User:
@@ -48,31 +79,6 @@ class User(Node):
             private_email=user.email,
             prefetched={},
         )
-
-    @strawberry.field(
-        description="The address the user signs in with. Only to the user themself (scope "
-        "`profile`) or staff (`orders:manage`): FORBIDDEN to anyone else, UNAUTHENTICATED "
-        "without a token."
-    )
-    async def email(self, info: Info) -> str:
-        await require_owner_or_staff(info, self.pk, Scope.PROFILE, "this e-mail address")
-        return self.private_email
-
-    @strawberry.field(
-        description="Their orders, newest first, a page at a time. Only to the user themself "
-        "(scope `orders:read`) or staff (`orders:manage`): FORBIDDEN to anyone else, "
-        "UNAUTHENTICATED without a token."
-    )
-    def orders(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Annotated[Order, strawberry.lazy("schema.orders")]]:
-        args = PageArgs(first=first, after=after, last=last, before=before)
-        return resolve_page(self, info.context, "orders", args)
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> User | None:

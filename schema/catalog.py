@@ -1,8 +1,7 @@
 """GraphQL types of the catalog: `Product`, `Category`, `Money`.
 
 Types are plain: every field reads a value already on the object, filled from the row,
-or by `schema.prefetch` for a whole level at once (see there). The batch functions
-after the types load each relation for many objects through the request's DataLoaders.
+or a relation (`schema.relations`), loaded by `schema.prefetch` for a whole level at once.
 """
 
 from __future__ import annotations
@@ -16,39 +15,35 @@ import strawberry
 from strawberry.types import Info
 
 from auth.scopes import Scope
+from loaders.pagination import Children
 from models.catalog import Category as CategoryModel
 from models.catalog import Product as ProductModel
+from models.reviews import Review as ReviewModel
 from resolvers import catalog
 from resolvers.money import from_minor
 from resolvers.pagination import PageArgs
+from resolvers.reviews import PRODUCT_REVIEWS
 from schema.context import SchemaContext, page_limits
 from schema.enums import described_enum
 from schema.nodes import register_node
 from schema.payloads import USER_ERRORS, UserError, mutation_payload
 from schema.permissions import require_staff_scope
-from schema.prefetch import (
-    NOT_LOADED,
-    by_pk,
-    prefetched_connection,
-    prefetched_object,
-    relation,
-    resolve_page,
-    selects,
-)
-from schema.relay import (
-    After,
-    Before,
-    Connection,
-    First,
-    Last,
-    Node,
-    id_of,
-    parent_connections,
-    to_global_id,
-)
+from schema.prefetch import prefetched_connection, prefetched_object, selects
+from schema.relations import by_pk, lazy_type, paged_relation, relation
+from schema.relay import After, Before, Connection, First, Last, Node, id_of, to_global_id
 
 if TYPE_CHECKING:
     from schema.reviews import Review
+
+
+async def _categories_of_products(
+    context: SchemaContext, products: list[Product]
+) -> list[Category | None]:
+    return await categories_by_pk(context, [product.category_pk for product in products])
+
+
+async def _parents(context: SchemaContext, categories: list[Category]) -> list[Category | None]:
+    return await categories_by_pk(context, [category.parent_pk for category in categories])
 
 
 @strawberry.type(description="An amount of money in one currency.")
@@ -95,8 +90,14 @@ class Product(Node):
     pk: strawberry.Private[int]
     category_pk: strawberry.Private[int | None]
     prefetched: strawberry.Private[dict[Any, Any]]
-    category: Category | None = strawberry.field(
-        default=NOT_LOADED, description="The category it is in; null when in none."
+    category: Category | None = relation(
+        _categories_of_products, description="The category it is in; null when in none."
+    )
+    reviews: Connection[Annotated[Review, strawberry.lazy("schema.reviews")]] = paged_relation(
+        Children(ReviewModel, "product_id", PRODUCT_REVIEWS),
+        lazy_type("schema.reviews", "Review"),
+        count=lambda product: product.review_count,
+        description="Its reviews, newest first, a page at a time.",
     )
 
     @classmethod
@@ -120,18 +121,6 @@ class Product(Node):
             prefetched={},
         )
 
-    @strawberry.field(description="Its reviews, newest first, a page at a time.")
-    def reviews(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Annotated[Review, strawberry.lazy("schema.reviews")]]:
-        args = PageArgs(first=first, after=after, last=last, before=before)
-        return resolve_page(self, info.context, "reviews", args)
-
     @classmethod
     async def resolve_reference(
         cls, info: Info, id: strawberry.ID | None = None, sku: str | None = None
@@ -154,8 +143,19 @@ class Category(Node):
     pk: strawberry.Private[int]
     parent_pk: strawberry.Private[int | None]
     prefetched: strawberry.Private[dict[Any, Any]]
-    parent: Category | None = strawberry.field(
-        default=NOT_LOADED, description="The category above; null at the top of the tree."
+    parent: Category | None = relation(
+        _parents, description="The category above; null at the top of the tree."
+    )
+    children: Connection[Category] = paged_relation(
+        Children(CategoryModel, "parent_id", catalog.CATEGORY_CHILDREN),
+        lambda: Category,
+        description="Direct subcategories, by name, a page at a time.",
+    )
+    products: Connection[Product] = paged_relation(
+        Children(ProductModel, "category_id", catalog.CATEGORY_PRODUCTS),
+        lambda: Product,
+        description="Products directly in this category, by name. For the whole subtree, "
+        "use `products(filter: {categoryId: ...})`.",
     )
 
     @classmethod
@@ -170,33 +170,6 @@ class Category(Node):
             parent_pk=category.parent_id,
             prefetched={},
         )
-
-    @strawberry.field(description="Direct subcategories, by name, a page at a time.")
-    def children(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Category]:
-        args = PageArgs(first=first, after=after, last=last, before=before)
-        return resolve_page(self, info.context, "children", args)
-
-    @strawberry.field(
-        description="Products directly in this category, by name. For the whole subtree, "
-        "use `products(filter: {categoryId: ...})`."
-    )
-    def products(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Product]:
-        args = PageArgs(first=first, after=after, last=last, before=before)
-        return resolve_page(self, info.context, "products", args)
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Category | None:
@@ -214,52 +187,6 @@ async def products_by_pk(context: SchemaContext, pks: list[int | None]) -> list[
     return await by_pk(context.loaders.product_by_id, pks, Product.from_model)
 
 
-async def _product_categories(
-    context: SchemaContext, products: list[Product], _: PageArgs | None
-) -> list[Category | None]:
-    return await categories_by_pk(context, [product.category_pk for product in products])
-
-
-async def _parents(
-    context: SchemaContext, categories: list[Category], _: PageArgs | None
-) -> list[Category | None]:
-    return await categories_by_pk(context, [category.parent_pk for category in categories])
-
-
-async def _children(
-    context: SchemaContext, categories: list[Category], args: PageArgs | None
-) -> list[Connection[Category]]:
-    loaders = context.loaders
-    return await parent_connections(
-        context,
-        catalog.CATEGORY_CHILDREN,
-        loaders.children_by_category,
-        [category.pk for category in categories],
-        args,
-        Category.from_model,
-        loaders.child_count_by_category,
-    )
-
-
-async def _category_products(
-    context: SchemaContext, categories: list[Category], args: PageArgs | None
-) -> list[Connection[Product]]:
-    loaders = context.loaders
-    return await parent_connections(
-        context,
-        catalog.CATEGORY_PRODUCTS,
-        loaders.products_by_category,
-        [category.pk for category in categories],
-        args,
-        Product.from_model,
-        loaders.product_count_by_category,
-    )
-
-
-relation(Product, "category", _product_categories)
-relation(Category, "parent", _parents)
-relation(Category, "children", _children, paged=True)
-relation(Category, "products", _category_products, paged=True)
 register_node("Product", lambda loaders: loaders.product_by_id, Product.from_model)
 register_node("Category", lambda loaders: loaders.category_by_id, Category.from_model)
 

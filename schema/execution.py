@@ -7,15 +7,15 @@ Two changes, each measured with `benchmarks/run.py`:
   every page on the objects, so most fields only read an attribute. For each selection
   set, once per request, `execute_fields` sorts the fields into steps: a plain leaf
   attribute or a leaf computed by a method that takes only `self` (read or call it,
-  and coerce the value), a plain object or list-of-objects attribute, or a
-  prefetched page (complete it right here, recursively), and anything else (hand it
-  to graphql-core as usual). A step skips the resolve-info object, Strawberry's
-  resolver wrapper, argument conversion and completion dispatch, which took much of
-  the CPU time of a listing page (hundreds of fields). Any value a step does
-  not accept (null in a non-null field, a value the scalar refuses, an object of
-  another type, a page that was not prefetched) takes graphql-core's own path, so
-  errors are reported exactly as before; errors inside completed objects are located
-  and propagated the way graphql-core does it.
+  and coerce the value), a plain object or list-of-objects attribute, or the value a
+  relation (`schema.relations`) stored, object, list or page (complete it right here,
+  recursively), and anything else (hand it to graphql-core as usual). A step skips the
+  resolve-info object, Strawberry's resolver wrapper, argument conversion and completion
+  dispatch, which took much of the CPU time of a listing page (hundreds of fields). Any
+  value a step does not accept (null in a non-null field, a value the scalar refuses, an
+  object of another type, a relation that was not prefetched) takes graphql-core's own
+  path, so errors are reported exactly as before; errors inside completed objects are
+  located and propagated the way graphql-core does it.
 - No garbage for the cyclic collector. graphql-core 3.3 keeps a reference cycle on every
   execution context (its resolve-info helpers are bound methods of the context), and the
   context holds ours: DataLoaders, their futures, every row they loaded, the collected
@@ -54,7 +54,7 @@ from strawberry.resolvers import is_default_resolver
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
-from schema.prefetch import page_key, paged_relation, stored_page
+from schema.relations import PagedRelation, Relation, declaration
 from telemetry import tracing
 
 _BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
@@ -84,6 +84,8 @@ class _Shape:
     classes: tuple[type, ...] = ()
     item_type: GraphQLOutputType | None = None
     items_nullable: bool = True
+    # The relation whose stored value the field completes, if it is one.
+    relation: Relation | PagedRelation | None = None
 
 
 _GENERIC_SHAPE = _Shape(_GENERIC)
@@ -117,21 +119,28 @@ def _shape(parent_type: GraphQLObjectType, name: str, field: GraphQLField | None
         "attribute": definition.python_name,
         "nullable": nullable,
     }
+    relation = declaration(definition)
+    if isinstance(relation, PagedRelation):
+        if is_object_type(base):
+            return _Shape(
+                _PAGE, object_type=base, classes=_classes(base), relation=relation, **common
+            )
+        return _GENERIC_SHAPE
     if field.args:
-        parent = (parent_type.extensions or {}).get(_BACKREF)
-        if parent is not None and paged_relation(parent.origin, name) and is_object_type(base):
-            return _Shape(_PAGE, object_type=base, classes=_classes(base), **common)
         return _GENERIC_SHAPE
-    if _plain_method(definition) and is_leaf_type(base):
-        method = definition.base_resolver.wrapped_func
-        return _Shape(_METHOD, method=method, **_leaf(base), **common)
-    resolve = field.resolve
-    if not (definition.is_basic_field and resolve and is_default_resolver(resolve)):
-        return _GENERIC_SHAPE
-    if is_leaf_type(base):
-        return _Shape(_LEAF, **_leaf(base), **common)
+    if relation is None:
+        if _plain_method(definition) and is_leaf_type(base):
+            method = definition.base_resolver.wrapped_func
+            return _Shape(_METHOD, method=method, **_leaf(base), **common)
+        resolve = field.resolve
+        if not (definition.is_basic_field and resolve and is_default_resolver(resolve)):
+            return _GENERIC_SHAPE
+        if is_leaf_type(base):
+            return _Shape(_LEAF, **_leaf(base), **common)
     if is_object_type(base):
-        return _Shape(_OBJECT, object_type=base, classes=_classes(base), **common)
+        return _Shape(
+            _OBJECT, object_type=base, classes=_classes(base), relation=relation, **common
+        )
     if is_list_type(base):
         item_type = base.of_type
         item = get_nullable_type(item_type)
@@ -142,6 +151,7 @@ def _shape(parent_type: GraphQLObjectType, name: str, field: GraphQLField | None
                 classes=_classes(item),
                 item_type=item_type,
                 items_nullable=not is_non_null_type(item_type),
+                relation=relation,
                 **common,
             )
     return _GENERIC_SHAPE
@@ -188,7 +198,8 @@ class _Step:
     details: FieldDetailsList
     shape: _Shape
     kind: int
-    # The planned selection below an object, list item or page; the key a page is under.
+    # The planned selection below an object, list item or page; the key a relation's
+    # value is stored under.
     sub: list[_Planned] | None = None
     key: Any = None
 
@@ -285,9 +296,9 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 elif kind != _GENERIC:
                     shape = step.shape
                     value = (
-                        stored_page(source_value, step.key)
-                        if kind == _PAGE
-                        else getattr(source_value, attribute, _MISSING)
+                        getattr(source_value, attribute, _MISSING)
+                        if shape.relation is None
+                        else source_value.prefetched.get(step.key, _MISSING)
                     )
                     if value is None and shape.nullable:
                         results[name] = None
@@ -341,7 +352,7 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
             shape = _SHAPES[shape_key] = _shape(
                 parent_type, field_name, self.schema.get_field(parent_type, field_name)
             )
-        step = _Step(name=name, details=details, shape=shape, kind=shape.kind)
+        step = _Step(name=name, details=details, shape=shape, kind=shape.kind, key=shape.relation)
         if shape.object_type is None:
             return step
         if any(
@@ -356,13 +367,13 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
             step.kind = _GENERIC
             return step
         step.sub = self._plan(shape.object_type, collected.grouped_field_set)
-        if shape.kind == _PAGE:
-            step.key = self._page_key(shape.field, field_name, details)
+        if isinstance(shape.relation, PagedRelation):
+            step.key = self._page_key(shape.relation, shape.field, details)
             if step.key is None:
                 step.kind = _GENERIC
         return step
 
-    def _page_key(self, field: Any, field_name: str, details: FieldDetailsList) -> Any:
+    def _page_key(self, relation: PagedRelation, field: Any, details: FieldDetailsList) -> Any:
         try:
             arguments = get_argument_values(
                 field,
@@ -373,7 +384,7 @@ class StorefrontExecutionContext(StrawberryGraphQLCoreExecutionContext):
             )
         except Exception:
             return None  # the generic path reports it
-        return page_key(field_name, arguments)
+        return relation.page_key(arguments)
 
     def _complete(self, step: _Step, value: Any, path: Path) -> Any:
         """A planned object, list of objects or page: its completed value or an awaitable."""

@@ -1,5 +1,6 @@
 """GraphQL types of orders: `Order`, `OrderItem`, `OrderStatus`; the `orders` and `order`
-queries, `User.orders`, and the `placeOrder`, `cancelOrder`, `updateOrderStatus` mutations.
+queries, and the `placeOrder`, `cancelOrder`, `updateOrderStatus` mutations (`User.orders`
+is declared with `User`, in `schema.accounts`).
 
 Orders are private: their customer (scope `orders:read`) and staff (`orders:manage`) may
 read them, through every door (`order`, `orders`, `node`, `nodes`, `User.orders`); to
@@ -10,7 +11,7 @@ Global IDs of orders carry their random public id, never the database id.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -30,25 +31,9 @@ from schema.enums import described_enum
 from schema.nodes import register_node
 from schema.payloads import USER_ERRORS, UserError, mutation_payload
 from schema.permissions import require_scope, require_staff_scope, viewer_of
-from schema.prefetch import (
-    NOT_LOADED,
-    prefetched_connection,
-    prefetched_object,
-    relation,
-    selects,
-)
-from schema.relay import (
-    After,
-    Before,
-    Connection,
-    First,
-    Last,
-    Node,
-    id_of,
-    key_of,
-    parent_connections,
-    to_global_id,
-)
+from schema.prefetch import prefetched_connection, prefetched_object, selects
+from schema.relations import relation
+from schema.relay import After, Before, Connection, First, Last, Node, id_of, key_of, to_global_id
 
 described_enum(
     OrderStatus,
@@ -85,14 +70,31 @@ def order_key(global_id: str, argument: str) -> str:
     return key_of(global_id, "Order", argument, public_id)
 
 
+async def _products(context: SchemaContext, items: list[OrderItem]) -> list[Product | None]:
+    return await products_by_pk(context, [item.product_pk for item in items])
+
+
+async def _items(context: SchemaContext, parents: list[Order]) -> list[list[OrderItem]]:
+    rows = await context.loaders.items_by_order.load_many([order.pk for order in parents])
+    return [
+        [OrderItem.from_model(item, order.currency) for item in items]
+        for order, items in zip(parents, rows, strict=True)
+    ]
+
+
+async def _customers(context: SchemaContext, parents: list[Order]) -> list[User | None]:
+    return await users_by_pk(context, [order.customer_pk for order in parents])
+
+
 @strawberry.type(description="One line of an order, at the price it was placed at.")
 class OrderItem:
     quantity: int = strawberry.field(description=f"Units ordered, 1 to {orders.MAX_QUANTITY}.")
     unit_price: Money = strawberry.field(description="The price when the order was placed.")
     line_total: Money = strawberry.field(description="Unit price times quantity.")
     product_pk: strawberry.Private[int | None]
-    product: Product | None = strawberry.field(
-        default=NOT_LOADED, description="Null when the product was deleted since."
+    prefetched: strawberry.Private[dict[Any, Any]]
+    product: Product | None = relation(
+        _products, description="Null when the product was deleted since."
     )
 
     @classmethod
@@ -104,6 +106,7 @@ class OrderItem:
                 amount=from_minor(item.unit_price_minor * item.quantity), currency=currency
             ),
             product_pk=item.product_id,
+            prefetched={},
         )
 
 
@@ -132,10 +135,11 @@ class Order(Node):
     pk: strawberry.Private[int]
     customer_pk: strawberry.Private[int]
     currency: strawberry.Private[str]
-    items: list[OrderItem] = strawberry.field(
-        default=NOT_LOADED, description="Its lines, in the order they were placed."
+    prefetched: strawberry.Private[dict[Any, Any]]
+    items: list[OrderItem] = relation(
+        _items, description="Its lines, in the order they were placed."
     )
-    customer: User | None = strawberry.field(default=NOT_LOADED, description="Who placed it.")
+    customer: User | None = relation(_customers, description="Who placed it.")
 
     @classmethod
     def from_model(cls, order: OrderModel) -> Order:
@@ -151,50 +155,8 @@ class Order(Node):
             pk=order.id,
             customer_pk=order.customer_id,
             currency=order.currency,
+            prefetched={},
         )
-
-
-async def _items(
-    context: SchemaContext, parents: list[Order], _: PageArgs | None
-) -> list[list[OrderItem]]:
-    rows = await context.loaders.items_by_order.load_many([order.pk for order in parents])
-    return [
-        [OrderItem.from_model(item, order.currency) for item in items]
-        for order, items in zip(parents, rows, strict=True)
-    ]
-
-
-async def _customers(
-    context: SchemaContext, parents: list[Order], _: PageArgs | None
-) -> list[User | None]:
-    return await users_by_pk(context, [order.customer_pk for order in parents])
-
-
-async def _products(
-    context: SchemaContext, items: list[OrderItem], _: PageArgs | None
-) -> list[Product | None]:
-    return await products_by_pk(context, [item.product_pk for item in items])
-
-
-async def _user_orders(
-    context: SchemaContext, users: list[User], args: PageArgs | None
-) -> list[Connection[Order]]:
-    """`User.orders` for many users; FORBIDDEN (for the whole batch) unless the caller may
-    read each one's orders. Prefetching then leaves the field to each user's own resolver,
-    which loads the permitted ones and reports the others at their own path."""
-    viewer = await context.viewer()
-    for user in users:
-        orders.authorize_read(viewer, user.pk)
-    loaders = context.loaders
-    return await parent_connections(
-        context,
-        orders.ORDERS,
-        loaders.orders_by_customer,
-        [user.pk for user in users],
-        args,
-        Order.from_model,
-        loaders.order_count_by_customer,
-    )
 
 
 async def _guard(context: SchemaContext, row: OrderModel | None) -> OrderModel | None:
@@ -202,10 +164,6 @@ async def _guard(context: SchemaContext, row: OrderModel | None) -> OrderModel |
     return found
 
 
-relation(Order, "items", _items)
-relation(Order, "customer", _customers)
-relation(OrderItem, "product", _products)
-relation(User, "orders", _user_orders, paged=True)
 register_node(
     "Order",
     lambda loaders: loaders.order_by_public_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -12,16 +12,22 @@ from auth.scopes import Scope
 from models.reviews import Review as ReviewModel
 from resolvers import reviews
 from resolvers.errors import Forbidden
-from resolvers.pagination import PageArgs
-from resolvers.reviews import PRODUCT_REVIEWS
 from schema.accounts import User, users_by_pk
 from schema.catalog import PRODUCT_ID_INPUT, Product, products_by_pk
 from schema.context import SchemaContext
 from schema.nodes import register_node
 from schema.payloads import USER_ERRORS, UserError, mutation_payload
 from schema.permissions import require_scope
-from schema.prefetch import NOT_LOADED, relation
-from schema.relay import Connection, Node, id_of, parent_connections, to_global_id
+from schema.relations import relation
+from schema.relay import Node, id_of, to_global_id
+
+
+async def _authors(context: SchemaContext, reviews: list[Review]) -> list[User | None]:
+    return await users_by_pk(context, [review.author_pk for review in reviews])
+
+
+async def _products(context: SchemaContext, reviews: list[Review]) -> list[Product | None]:
+    return await products_by_pk(context, [review.product_pk for review in reviews])
 
 
 @strawberry.type(
@@ -37,12 +43,13 @@ class Review(Node):
     pk: strawberry.Private[int]
     author_pk: strawberry.Private[int]
     product_pk: strawberry.Private[int]
-    author: User | None = strawberry.field(
-        default=NOT_LOADED,
+    prefetched: strawberry.Private[dict[Any, Any]]
+    author: User | None = relation(
+        _authors,
         description="Who wrote it. Anyone may read the author's `id` and `name`; `email` "
         "and `orders` stay private.",
     )
-    product: Product = strawberry.field(default=NOT_LOADED, description="What it is about.")
+    product: Product = relation(_products, description="What it is about.")
 
     @classmethod
     def from_model(cls, review: ReviewModel) -> Review:
@@ -54,38 +61,10 @@ class Review(Node):
             pk=review.id,
             author_pk=review.author_id,
             product_pk=review.product_id,
+            prefetched={},
         )
 
 
-async def _authors(
-    context: SchemaContext, reviews: list[Review], _: PageArgs | None
-) -> list[User | None]:
-    return await users_by_pk(context, [review.author_pk for review in reviews])
-
-
-async def _products(
-    context: SchemaContext, reviews: list[Review], _: PageArgs | None
-) -> list[Product | None]:
-    return await products_by_pk(context, [review.product_pk for review in reviews])
-
-
-async def _product_reviews(
-    context: SchemaContext, products: list[Product], args: PageArgs | None
-) -> list[Connection[Review]]:
-    return await parent_connections(
-        context,
-        PRODUCT_REVIEWS,
-        context.loaders.reviews_by_product,
-        [product.pk for product in products],
-        args,
-        Review.from_model,
-        [product.review_count for product in products],
-    )
-
-
-relation(Product, "reviews", _product_reviews, paged=True)
-relation(Review, "author", _authors)
-relation(Review, "product", _products)
 register_node("Review", lambda loaders: loaders.review_by_id, Review.from_model)
 
 

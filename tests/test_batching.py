@@ -1,7 +1,9 @@
 """SQL statement counts: a query's statements grow with its depth, never with its rows.
 
 Each query runs at two sizes; the count must be the same at both, and equal to the
-figure written here, so that any new statement is noticed.
+figure written here, so that any new statement is noticed. A connection's level costs
+what its declaration (`schema.relations`) says; `tests/test_relations.py` walks every
+relation of the schema.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import httpx
 import pytest
 
 from benchmarks.workloads import LISTING
+from schema.catalog import Category, Product
+from schema.relations import PagedRelation, relations_of
 from tests.conftest import StatementCounter, graphql
 from tests.factories import make_catalog
 
@@ -46,6 +50,14 @@ query Nodes($ids: [ID!]!) {
 """
 
 
+def level(cls: type, field: str, *, total: bool) -> int:
+    """The statements of one level of a connection: its pages, and its counts when
+    `totalCount` is asked for and its declaration does not know them."""
+    relation = relations_of(cls)[field]
+    assert isinstance(relation, PagedRelation)
+    return 1 + (total and relation.count is None)
+
+
 async def count(
     client: httpx.AsyncClient, sql: StatementCounter, query: str, variables: dict[str, object]
 ) -> int:
@@ -64,14 +76,21 @@ async def catalog(db: str):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     ("query", "small", "large", "statements"),
     [
-        # products with their count, categories, reviews window, authors
-        (LISTING, {"first": 2}, {"first": 20}, 4),
-        # categories with their count, parents, children window, children counts,
-        # grandchildren window, products window, product counts, the products' categories
-        # not already loaded
-        (CATEGORY_TREE, {"first": 1}, {"first": 12}, 8),
-        # products, reviews window, reviews' products, their categories
-        (REVIEW_PRODUCTS, {"first": 2}, {"first": 20}, 4),
+        # products with their count, categories, reviews, authors
+        (LISTING, {"first": 2}, {"first": 20}, 3 + level(Product, "reviews", total=False)),
+        # categories, parents, children, grandchildren with their counts, products with
+        # their counts, the products' categories not already loaded
+        (
+            CATEGORY_TREE,
+            {"first": 1},
+            {"first": 12},
+            3
+            + level(Category, "children", total=False)
+            + level(Category, "children", total=True)
+            + level(Category, "products", total=True),
+        ),
+        # products, reviews, reviews' products, their categories
+        (REVIEW_PRODUCTS, {"first": 2}, {"first": 20}, 3 + level(Product, "reviews", total=False)),
     ],
     ids=["listing", "category-tree", "review-products"],
 )
