@@ -134,6 +134,8 @@ async def seeded(database: BenchmarkDatabase, size: str) -> None:
             await connection.close()
         if products == EXPECTED_PRODUCTS[size]:
             print(f"scale: reusing {database.name}", file=sys.stderr)
+            # Migrations added since it was seeded (a no-op when there are none).
+            database.storefront("migrate")
             return
     await database.create()
     database.storefront("migrate")
@@ -292,10 +294,15 @@ async def main() -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--keep-databases", action="store_true")
+    parser.add_argument(
+        "--database-prefix",
+        default="storefront_scale",
+        help="names of the two databases, before _1x and _100x (two runs side by side)",
+    )
     args = parser.parse_args()
     results = {}
     for size in SIZES:
-        database = BenchmarkDatabase(args.admin_url, f"storefront_scale_{size}")
+        database = BenchmarkDatabase(args.admin_url, f"{args.database_prefix}_{size}")
         await seeded(database, size)
         token = database.storefront(
             "issue-token", "--user", "user0001@example.com", "--scopes", "profile orders:read"
