@@ -181,9 +181,11 @@ class Connection(Generic[NodeT]):
     )
     total_count: int = strawberry.field(
         description="How many items the whole list holds. The root lists (`products`, "
-        "`categories`, `orders`) count up to the TOTAL_COUNT_LIMIT setting (10,000 by "
-        "default) and no further: read `totalCountPrecision`. Selecting it adds 25 points of "
-        "query cost (a count may read every matching row): leave it out when not shown."
+        "`categories`, `orders`) count exactly up to the TOTAL_COUNT_LIMIT setting (1,000 by "
+        "default) and no further: past it `totalCount` is the limit and "
+        '`totalCountPrecision` is AT_LEAST (show "1,000+"), so a count never reads a '
+        "whole large catalog. Selecting it adds 25 points of query cost (a count reads up "
+        "to the limit's worth of matching rows): leave it out when not shown."
     )
     total_count_precision: CountPrecision = strawberry.field(
         description="EXACT, or AT_LEAST when `totalCount` stopped at the count limit."

@@ -44,7 +44,7 @@ class Settings:
     currency: str = "USD"
     max_page_size: int = 100
     default_page_size: int = 20
-    total_count_limit: int = 10_000
+    total_count_limit: int = 1_000
     max_query_depth: int = 12
     max_query_cost: int = 5000
     max_body_bytes: int = 1_000_000

@@ -77,7 +77,7 @@ async def scanned_tables(statement: str, values: list[Any]) -> set[str]:
     }
 
 
-SEARCHES = {"search", "search by relevance", "search for nothing"}
+SEARCHES = {"search", "search by prefix", "search by relevance", "search for nothing"}
 CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "listing by name": (LISTING, {}),
     "listing by price, descending": (
@@ -87,6 +87,7 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "listing by rating": (LISTING, {"orderBy": {"field": "AVERAGE_RATING", "direction": "DESC"}}),
     "listing by date": (LISTING, {"orderBy": {"field": "CREATED_AT", "direction": "ASC"}}),
     "search": (LISTING, {"filter": {"search": "navy"}}),
+    "search by prefix": (LISTING, {"filter": {"search": "nav"}}),
     "search by relevance": (
         LISTING,
         {"filter": {"search": "navy mug"}, "orderBy": {"field": "RELEVANCE", "direction": "ASC"}},
@@ -96,6 +97,7 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
         LISTING,
         {"filter": {"minPrice": "10", "maxPrice": "12", "inStock": True}},
     ),
+    "out of stock": (LISTING, {"filter": {"inStock": False}}),
     "deep page by cursor": (
         LISTING,
         {"after": encode_cursor("products:NAME:asc", ("Navy", 10_000))},
