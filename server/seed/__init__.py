@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
@@ -29,7 +30,7 @@ from models.orders import Order, OrderItem
 from models.reviews import Review
 from server.database import pending_migrations, tortoise_config
 from server.seed import builders
-from server.seed.writing import clear_database, write_table
+from server.seed.writing import analyze, clear_database, indexes_built_after, write_table
 from server.settings import Settings
 
 # The store's tables, parents before children: what the seed writes and what it checks.
@@ -95,57 +96,61 @@ async def seed_database(sizes: SeedSizes, *, seed: int, currency: str, reset: bo
 
     Tortoise must already be initialised. Without `reset` the tables must be empty.
     """
-    categories, assortment = builders.categories(sizes.categories)
-    facts = builders.ProductFacts()
-    for _ in builders.products(seed, sizes.products, categories, assortment, currency, facts=facts):
-        pass
-    builders.index_products(facts)
-    user_times = builders.Timeline()
     async with in_transaction() as connection:
         if reset:
             await clear_database(connection, SEEDED_MODELS)
-        await write_table(
-            connection, Category, CATEGORY_COLUMNS, _stamped(iter(categories)), len(categories)
-        )
-        await write_table(
-            connection,
-            User,
-            USER_COLUMNS,
-            _stamped(builders.users(seed, sizes.users, user_times)),
-            sizes.users,
-        )
-        user_times.index()
-        reviews = builders.plan_reviews(seed, sizes.reviews, user_times, facts)
-        await write_table(
-            connection,
-            Product,
-            PRODUCT_COLUMNS,
-            _stamped(
-                builders.products(
-                    seed, sizes.products, categories, assortment, currency, reviews.figures
-                )
-            ),
-            sizes.products,
-        )
-        await write_table(
-            connection,
-            Review,
-            REVIEW_COLUMNS,
-            builders.reviews(seed, reviews),
-            sizes.reviews,
-        )
-        items: list[tuple[Any, ...]] = []
-        await write_table(
-            connection,
-            Order,
-            ORDER_COLUMNS,
-            _stamped(_orders_keeping_items(seed, sizes, user_times, facts, currency, items)),
-            sizes.orders,
-        )
-        await write_table(connection, OrderItem, ORDER_ITEM_COLUMNS, iter(items), len(items))
+        async with indexes_built_after(connection, SEEDED_MODELS):
+            await _write_tables(connection, sizes, seed, currency)
     # Fresh rows have no statistics until analyzed: PostgreSQL would plan a listing's
     # review window as a scan of every review.
-    await get_connection("default").execute_script("ANALYZE")
+    await analyze(get_connection("default"), SEEDED_MODELS)
+
+
+async def _write_tables(
+    connection: BaseDBAsyncClient, sizes: SeedSizes, seed: int, currency: str
+) -> None:
+    categories, assortment = builders.categories(sizes.categories)
+    facts = builders.product_facts(seed, sizes.products, categories, assortment)
+    user_times = builders.Timeline()
+    await write_table(
+        connection, Category, CATEGORY_COLUMNS, _stamped(iter(categories)), len(categories)
+    )
+    await write_table(
+        connection,
+        User,
+        USER_COLUMNS,
+        _stamped(builders.users(seed, sizes.users, user_times)),
+        sizes.users,
+    )
+    user_times.index()
+    reviews = builders.plan_reviews(seed, sizes.reviews, user_times, facts)
+    await write_table(
+        connection,
+        Product,
+        PRODUCT_COLUMNS,
+        _stamped(
+            builders.products(
+                seed, sizes.products, categories, assortment, currency, reviews.figures
+            )
+        ),
+        sizes.products,
+    )
+    await write_table(
+        connection,
+        Review,
+        REVIEW_COLUMNS,
+        builders.reviews(seed, reviews),
+        sizes.reviews,
+    )
+    items: list[tuple[Any, ...]] = []
+    await write_table(
+        connection,
+        Order,
+        ORDER_COLUMNS,
+        _stamped(_orders_keeping_items(seed, sizes, user_times, facts, currency, items)),
+        sizes.orders,
+    )
+    await write_table(connection, OrderItem, ORDER_ITEM_COLUMNS, iter(items), len(items))
 
 
 def _orders_keeping_items(
