@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
@@ -30,7 +31,7 @@ from models.orders import Order, OrderItem
 from models.reviews import Review
 from server.database import pending_migrations, tortoise_config
 from server.seed import builders
-from server.seed.writing import analyze, clear_database, indexes_built_after, write_table
+from server.seed.writing import analyze, clear_database, keys_checked_after, write_table
 from server.settings import Settings
 
 # The store's tables, parents before children: what the seed writes and what it checks.
@@ -99,7 +100,7 @@ async def seed_database(sizes: SeedSizes, *, seed: int, currency: str, reset: bo
     async with in_transaction() as connection:
         if reset:
             await clear_database(connection, SEEDED_MODELS)
-        async with indexes_built_after(connection, SEEDED_MODELS):
+        async with keys_checked_after(connection, SEEDED_MODELS):
             await _write_tables(connection, sizes, seed, currency)
     # Fresh rows have no statistics until analyzed: PostgreSQL would plan a listing's
     # review window as a scan of every review.
@@ -123,26 +124,27 @@ async def _write_tables(
         sizes.users,
     )
     user_times.index()
-    reviews = builders.plan_reviews(seed, sizes.reviews, user_times, facts)
+    # Reviews before their products, whose rows carry the figures the reviews add up.
+    figures = builders.RatingFigures.empty(sizes.products)
+    await write_table(
+        connection,
+        Review,
+        REVIEW_COLUMNS,
+        builders.reviews(seed, sizes.reviews, user_times, facts, figures),
+        sizes.reviews,
+    )
     await write_table(
         connection,
         Product,
         PRODUCT_COLUMNS,
         _stamped(
-            builders.products(
-                seed, sizes.products, categories, assortment, currency, reviews.figures
-            )
+            builders.products(seed, sizes.products, categories, assortment, currency, figures)
         ),
         sizes.products,
     )
-    await write_table(
-        connection,
-        Review,
-        REVIEW_COLUMNS,
-        builders.reviews(seed, reviews),
-        sizes.reviews,
-    )
-    items: list[tuple[Any, ...]] = []
+    # The order lines wait in one flat array of their values (40 bytes a line, where
+    # tuples took about 180) while the orders are written.
+    items = array("q")
     await write_table(
         connection,
         Order,
@@ -150,7 +152,9 @@ async def _write_tables(
         _stamped(_orders_keeping_items(seed, sizes, user_times, facts, currency, items)),
         sizes.orders,
     )
-    await write_table(connection, OrderItem, ORDER_ITEM_COLUMNS, iter(items), len(items))
+    width = len(ORDER_ITEM_COLUMNS)
+    lines = zip(*[iter(items)] * width, strict=True)
+    await write_table(connection, OrderItem, ORDER_ITEM_COLUMNS, lines, len(items) // width)
 
 
 def _orders_keeping_items(
@@ -159,10 +163,11 @@ def _orders_keeping_items(
     user_times: builders.Timeline,
     facts: builders.ProductFacts,
     currency: str,
-    items: list[tuple[Any, ...]],
+    items: array[int],
 ) -> Iterator[tuple[Any, ...]]:
     for placed in builders.orders(seed, sizes.orders, user_times, facts, currency):
-        items.extend(placed.items)
+        for item in placed.items:
+            items.extend(item)
         yield placed.order
 
 

@@ -3,14 +3,14 @@
 Everything comes from random generators seeded by (seed, table) and from a fixed base
 date, never from the clock, so the same seed gives the same rows on every database.
 Nothing holds a table's rows: what later tables need of earlier ones (when each
-product and user appeared, prices, popularity, rating figures) is kept in compact
-per-id arrays, a few numbers per product, user and review (about 60 MB for the 100x
-catalog, where building every row as a model took 1.5 GB).
+product and user appeared, prices, popularity, rating figures) is kept in per-id
+lists and arrays, a few numbers per product and user (where building every row as a
+model took 1.5 GB for the 100x catalog).
 
 Reviews get ids in order of time (the newest has the highest id), at most one per
 author and product. Each product's rating figures must be on its row when it is
-written, before its reviews: the reviews are drawn first into compact columns
-(`plan_reviews`, 13 bytes a review), which give the figures, then written as rows.
+written: the products' facts are drawn first (`product_facts`), then the reviews,
+which add up the figures, then the product rows (the seed checks the keys after).
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ def products(
     categories: list[Row],
     assortment: dict[int, Assortment],
     currency: str,
-    figures: tuple[list[int], list[int]],
+    figures: RatingFigures,
 ) -> Iterator[Row]:
     """Product rows, with each product's review count and rating total from `figures`."""
     slugs: set[str] = set()
@@ -214,7 +214,7 @@ def products(
         description = (
             f"The {name} is a {drawn.adjective.lower()} choice for {drawn.use}. {drawn.feature}"
         )
-        reviews, total = figures[0][number - 1], figures[1][number - 1]
+        reviews, total = figures.counts[number - 1], figures.totals[number - 1]
         searched = search_columns(name, sku, description)
         yield (
             number,
@@ -353,41 +353,28 @@ def _review_events(
 
 
 @dataclass
-class ReviewPlan:
-    """Every review drawn once, in compact columns (13 bytes a review, 26 MB for two
-    million), and each product's figures from them: the products are written with their
-    figures before the reviews that make them."""
+class RatingFigures:
+    """Each product's review count and rating total, by index (id - 1), as its reviews
+    are made."""
 
-    seconds: array[int] = field(default_factory=lambda: array("i"))
-    products: array[int] = field(default_factory=lambda: array("i"))
-    users: array[int] = field(default_factory=lambda: array("i"))
-    ratings: array[int] = field(default_factory=lambda: array("b"))
-    counts: list[int] = field(default_factory=list)
-    totals: list[int] = field(default_factory=list)
+    counts: list[int]
+    totals: list[int]
 
-    @property
-    def figures(self) -> tuple[list[int], list[int]]:
-        return self.counts, self.totals
+    @classmethod
+    def empty(cls, products: int) -> RatingFigures:
+        return cls([0] * products, [0] * products)
 
 
-def plan_reviews(seed: int, count: int, user_times: Timeline, facts: ProductFacts) -> ReviewPlan:
-    """Draw the reviews, and add up each product's review count and rating total."""
-    plan = ReviewPlan(counts=[0] * len(facts.prices), totals=[0] * len(facts.prices))
-    for seconds, product, user, rating in _review_events(seed, count, user_times, facts):
-        plan.seconds.append(seconds)
-        plan.products.append(product)
-        plan.users.append(user)
-        plan.ratings.append(rating)
-        plan.counts[product] += 1
-        plan.totals[product] += rating
-    return plan
-
-
-def reviews(seed: int, plan: ReviewPlan) -> Iterator[Row]:
-    """(id, rating, body, author_id, product_id, created) rows, in order of time."""
+def reviews(
+    seed: int, count: int, user_times: Timeline, facts: ProductFacts, figures: RatingFigures
+) -> Iterator[Row]:
+    """(id, rating, body, author_id, product_id, created) rows, in order of time; adds
+    each review to its product's `figures`."""
     words = _rng(seed, "review-words")
-    events = zip(plan.seconds, plan.products, plan.users, plan.ratings, strict=True)
+    events = _review_events(seed, count, user_times, facts)
     for number, (seconds, product, user, rating) in enumerate(events, 1):
+        figures.counts[product] += 1
+        figures.totals[product] += rating
         body = f"{words.choice(REVIEW_OPENINGS[rating])} {words.choice(REVIEW_DETAILS)}"
         yield number, rating, body, user + 1, product + 1, _at(seconds)
 

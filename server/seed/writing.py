@@ -98,7 +98,7 @@ async def clear_database(connection: BaseDBAsyncClient, seeded: Sequence[type[Mo
 
 
 # The seeded tables' foreign keys, unique keys other than those a foreign key points at,
-# and indexes other than primary keys: what `indexes_built_after` drops and makes again.
+# and indexes other than primary keys: what `keys_checked_after` drops and makes again.
 _DEFERRED_CONSTRAINTS = """
 SELECT c.contype, c.conrelid::regclass::text AS table_name, quote_ident(c.conname) AS name,
        pg_get_constraintdef(c.oid) AS definition
@@ -118,18 +118,21 @@ ORDER BY 1
 
 
 @contextlib.asynccontextmanager
-async def indexes_built_after(
+async def keys_checked_after(
     connection: BaseDBAsyncClient, seeded: Sequence[type[Model]]
 ) -> AsyncIterator[None]:
-    """On PostgreSQL, load the seeded tables without their secondary indexes, unique keys
-    and foreign keys, and make them again (same names, same definitions) after: a built
+    """Load the seeded tables in any order, their keys checked once the rows are in.
+
+    On PostgreSQL, the tables are loaded without their secondary indexes, unique keys
+    and foreign keys, which are made again after (same names, same definitions): a built
     index costs a sort where a maintained one costs a descent per row, and a foreign key
     is checked by one join where it was a lookup per row (most of the 100x catalog's
     load time, `benchmarks.scale`). Primary keys stay, for the keys pointing at them.
-
-    Inside the seed's transaction: a failure restores everything with the rows.
+    On SQLite, foreign keys are checked at commit. Inside the seed's transaction: a
+    failure restores everything with the rows.
     """
     if not is_postgres(connection):
+        await connection.execute_query("PRAGMA defer_foreign_keys = ON")
         yield
         return
     driver = connection._connection
@@ -145,8 +148,10 @@ async def indexes_built_after(
     # Sorting a table's keys in memory rather than on disk.
     await driver.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
     for row in indexes:
+        _say(f"making index {row['name']}")
         await driver.execute(row["definition"])
     for row in reversed(constraints):
+        _say(f"making and checking {row['name']} of {row['table_name']}")
         await driver.execute(
             f"ALTER TABLE {row['table_name']} ADD CONSTRAINT {row['name']} {row['definition']}"
         )
@@ -168,6 +173,10 @@ def _default_of(field: Field[Any]) -> Callable[[], Any]:
     return lambda: default
 
 
+def _say(news: str) -> None:
+    print(f"seed: {news}", file=sys.stderr, flush=True)
+
+
 class Progress:
     """One line per table every few seconds: rows written, of how many, and how fast."""
 
@@ -185,11 +194,7 @@ class Progress:
 
     def show(self, now: float) -> None:
         rate = self.done / max(now - self.started, 1e-9)
-        print(
-            f"seed: {self.table} {self.done}/{self.total} ({rate:,.0f} rows/s)",
-            file=sys.stderr,
-            flush=True,
-        )
+        _say(f"{self.table} {self.done}/{self.total} ({rate:,.0f} rows/s)")
 
     def finish(self) -> None:
         self.show(time.perf_counter())
@@ -253,4 +258,5 @@ async def write_table(
 async def analyze(connection: BaseDBAsyncClient, seeded: Sequence[type[Model]]) -> None:
     """Refresh the planner's statistics of the seeded tables."""
     for model in seeded:
+        _say(f"analyzing {model._meta.db_table}")
         await connection.execute_script(f"ANALYZE {_quote(model._meta.db_table)}")
