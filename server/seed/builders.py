@@ -326,6 +326,7 @@ def _review_events(
     bisect_right = bisect.bisect_right
     made = 0
     failures = 0
+    most_failures = 100 * count + 10_000
     position = 0.0  # where in the history the next review falls, in reviews
     while made < count:
         # A moment (`_spread`), a product among those that exist by then, a rating:
@@ -337,15 +338,16 @@ def _review_events(
         spot = random() * cumulative[available - 1]
         bucket = 2 * int(spot * scale)
         place = bisect_right(cumulative, spot, guide[bucket], guide[bucket + 1])
-        drawn = 1 + bisect_right(rating_steps, random() * rating_total)
+        rating_spot = random() * rating_total
         if ready[place] > seconds:
             # Early on, few users and products exist: let time move on a little.
             position += 0.05
             failures += 1
-            if failures > 100 * count + 10_000:
+            if failures > most_failures:
                 raise ValueError("too many reviews for these users and products")
             continue
         product = by_time[place]
+        drawn = 1 + bisect_right(rating_steps, rating_spot)
         rating = max(1, min(5, drawn + leanings[product]))
         yield seconds, product, users_by_time[authors.take(place)], rating
         made += 1
