@@ -211,6 +211,21 @@ async def test_seed_leaves_the_schema_as_migrated(db: str) -> None:
     assert any("FOREIGN KEY" in row["definition"] for row in migrated)
 
 
+@pytest.mark.dialect("postgres")  # when each table was last analyzed
+async def test_seed_analyzes_what_it_wrote(db: str) -> None:
+    connection = get_connection("default")
+    started = (await connection.execute_query_dict("SELECT clock_timestamp() AS now"))[0]["now"]
+
+    assert await seed(db, reset=True) == 0
+
+    tables = await connection.execute_query_dict(
+        "SELECT relname, last_analyze FROM pg_stat_user_tables WHERE relname = ANY($1::text[])",
+        [SEEDED_TABLES],
+    )
+    assert sorted(row["relname"] for row in tables) == sorted(SEEDED_TABLES)
+    assert all(row["last_analyze"] >= started for row in tables)
+
+
 async def test_new_rows_get_fresh_ids_after_a_seed(db: str) -> None:
     await seed(db)
 

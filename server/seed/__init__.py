@@ -1,9 +1,10 @@
 """`storefront seed`: deterministic demo data, streamed into the database.
 
 The same seed gives the same rows, ids and timestamps on SQLite and PostgreSQL
-(`builders`). Rows are written in batches in one transaction (`writing`), so memory
-stays flat whatever the size and a failed run (or a failed `--reset`) leaves the
-database as it was; then the planner's statistics are refreshed.
+(`builders`). Rows are streamed into each table in one transaction (`writing`), so
+memory stays flat whatever the size and a failed run (or a failed `--reset`) leaves the
+database as it was; the keys are checked (on PostgreSQL, indexes and keys made) once
+the rows are in, then the planner's statistics of the seeded tables are refreshed.
 """
 
 from __future__ import annotations

@@ -274,7 +274,7 @@ class _Authors:
 class _Popularity:
     """The place of a product drawn by popularity: `bisect_right(cumulative, spot)`, found
     in the few places a guide table gives for the spot's neighbourhood (a search of all
-    of them took most of the review plan's time, a cache miss per step)."""
+    of them took most of the reviews' time, a cache miss per step)."""
 
     def __init__(self, cumulative: list[float]) -> None:
         self.cumulative = array("d", cumulative)

@@ -1,6 +1,7 @@
 """Writing a seed: batches of rows into each table, progress, ids and statistics after.
 
-PostgreSQL takes the rows through COPY, SQLite through one prepared INSERT per batch:
+PostgreSQL takes each table's rows through one COPY, SQLite through one prepared INSERT
+per batch:
 Tortoise's bulk_create built a model per row, which made the 100x catalog of
 `benchmarks.scale` (200,000 products, 2,000,000 reviews; it prints the seed's time and
 peak memory) slow to load and large in memory. Columns a builder does not give get the
@@ -129,7 +130,8 @@ async def keys_checked_after(
     is checked by one join where it was a lookup per row (most of the 100x catalog's
     load time, `benchmarks.scale`). Primary keys stay, for the keys pointing at them.
     On SQLite, foreign keys are checked at commit. Inside the seed's transaction: a
-    failure restores everything with the rows.
+    failure restores everything with the rows, and the tables stay locked until the
+    commit (as `--reset`'s TRUNCATE locks them).
     """
     if not is_postgres(connection):
         await connection.execute_query("PRAGMA defer_foreign_keys = ON")
