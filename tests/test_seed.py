@@ -186,6 +186,46 @@ async def test_order_totals_are_the_sums_of_their_items(db: str) -> None:
         assert row["repriced"] == 0
 
 
+SCHEMA = """
+SELECT 'index' AS kind, indexname AS name, indexdef AS definition FROM pg_indexes
+WHERE schemaname = 'public'
+UNION ALL
+SELECT 'constraint', conrelid::regclass::text || '.' || conname, pg_get_constraintdef(oid)
+    || CASE WHEN convalidated THEN '' ELSE ' NOT VALID' END
+FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+ORDER BY 1, 2
+"""
+
+
+@pytest.mark.dialect(
+    "postgres"
+)  # the seed drops indexes and keys while it loads, and makes them again
+async def test_seed_leaves_the_schema_as_migrated(db: str) -> None:
+    connection = get_connection("default")
+    migrated = await connection.execute_query_dict(SCHEMA)
+
+    assert await seed(db) == 0
+    assert await seed(db, reset=True) == 0
+
+    assert await connection.execute_query_dict(SCHEMA) == migrated
+    assert any("FOREIGN KEY" in row["definition"] for row in migrated)
+
+
+@pytest.mark.dialect("postgres")  # when each table was last analyzed
+async def test_seed_analyzes_what_it_wrote(db: str) -> None:
+    connection = get_connection("default")
+    started = (await connection.execute_query_dict("SELECT clock_timestamp() AS now"))[0]["now"]
+
+    assert await seed(db, reset=True) == 0
+
+    tables = await connection.execute_query_dict(
+        "SELECT relname, last_analyze FROM pg_stat_user_tables WHERE relname = ANY($1::text[])",
+        [SEEDED_TABLES],
+    )
+    assert sorted(row["relname"] for row in tables) == sorted(SEEDED_TABLES)
+    assert all(row["last_analyze"] >= started for row in tables)
+
+
 async def test_new_rows_get_fresh_ids_after_a_seed(db: str) -> None:
     await seed(db)
 

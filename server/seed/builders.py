@@ -3,14 +3,14 @@
 Everything comes from random generators seeded by (seed, table) and from a fixed base
 date, never from the clock, so the same seed gives the same rows on every database.
 Nothing holds a table's rows: what later tables need of earlier ones (when each
-product and user appeared, prices, popularity, rating figures) is kept in compact
-per-id arrays, a few numbers per product, user and review (about 60 MB for the 100x
-catalog, where building every row as a model took 1.5 GB).
+product and user appeared, prices, popularity, rating figures) is kept in per-id
+lists and arrays, a few numbers per product and user (where building every row as a
+model took 1.5 GB for the 100x catalog).
 
 Reviews get ids in order of time (the newest has the highest id), at most one per
 author and product. Each product's rating figures must be on its row when it is
-written, before its reviews: the reviews are drawn first into compact columns
-(`plan_reviews`, 13 bytes a review), which give the figures, then written as rows.
+written: the products' facts are drawn first (`product_facts`), then the reviews,
+which add up the figures, then the product rows (the seed checks the keys after).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ CATALOG_SECONDS = int(timedelta(days=180).total_seconds())  # products appear in
 SIGNUP_SECONDS = int(timedelta(days=300).total_seconds())
 HISTORY_SECONDS = int(timedelta(days=365).total_seconds())
 Row = tuple[Any, ...]
+_NEVER = HISTORY_SECONDS + 1  # later than any moment of the history
 
 
 def _rng(seed: int, stream: str) -> random.Random:
@@ -135,49 +136,85 @@ class ProductFacts:
     popularity: list[float] = field(default_factory=list)  # cumulative, in timeline order
 
 
+@dataclass(frozen=True)
+class _ProductDraw:
+    """What the random generator chose for one product."""
+
+    category: Row | None
+    sells: Assortment
+    adjective: str
+    name: str
+    use: str
+    feature: str
+    price: int
+    stock: int
+    seconds: int
+    leaning: int
+    popularity: float
+
+
+def _product_draws(
+    seed: int, count: int, categories: list[Row], assortment: dict[int, Assortment]
+) -> Iterator[_ProductDraw]:
+    """The draws of each product, in the leaf categories (or the roots when there are no
+    leaves): made twice, once for the facts, once for the rows (after the reviews)."""
+    rng = _rng(seed, "products")
+    leaves = [row for row in categories if row[3] is not None] or categories
+    for _ in range(count):
+        category = rng.choice(leaves) if leaves else None
+        sells = assortment[category[0]] if category else DEPARTMENTS[0].everything()
+        adjective = rng.choice(ADJECTIVES)
+        name = f"{adjective} {rng.choice(COLOURS)} {rng.choice(sells.nouns)}"
+        use, feature = rng.choice(USES), rng.choice(FEATURES)
+        price = _price_minor(rng, *sells.department.price_range_minor)
+        stock = 0 if rng.random() < 0.08 else rng.randint(1, 200)
+        seconds = rng.randint(0, CATALOG_SECONDS)
+        leaning = max(-2, min(1, round(rng.gauss(0, 0.7))))
+        popularity = min(rng.paretovariate(1.5), 20.0)
+        yield _ProductDraw(
+            category, sells, adjective, name, use, feature, price, stock, seconds, leaning,
+            popularity,
+        )  # fmt: skip
+
+
+def product_facts(
+    seed: int, count: int, categories: list[Row], assortment: dict[int, Assortment]
+) -> ProductFacts:
+    """The products' facts, with the timeline indexed and the popularity cumulative in
+    its order."""
+    facts = ProductFacts()
+    for drawn in _product_draws(seed, count, categories, assortment):
+        facts.timeline.add(drawn.seconds)
+        facts.prices.append(drawn.price)
+        facts.leanings.append(drawn.leaning)
+        facts.popularity.append(drawn.popularity)
+    facts.timeline.index()
+    weights = [facts.popularity[index] for index in facts.timeline.by_time]
+    facts.popularity = list(itertools.accumulate(weights))
+    return facts
+
+
 def products(
     seed: int,
     count: int,
     categories: list[Row],
     assortment: dict[int, Assortment],
     currency: str,
-    figures: tuple[list[int], list[int]] | None = None,
-    facts: ProductFacts | None = None,
+    figures: RatingFigures,
 ) -> Iterator[Row]:
-    """Product rows in the leaf categories (or the roots when there are no leaves).
-
-    Drawn once to collect `facts` (no `figures` yet), then again with each product's
-    review count and rating total in `figures` to be written.
-    """
-    rng = _rng(seed, "products")
-    leaves = [row for row in categories if row[3] is not None] or categories
+    """Product rows, with each product's review count and rating total from `figures`."""
     slugs: set[str] = set()
-    for number in range(1, count + 1):
-        category = rng.choice(leaves) if leaves else None
-        sells = assortment[category[0]] if category else DEPARTMENTS[0].everything()
-        department = sells.department
-        adjective = rng.choice(ADJECTIVES)
-        name = f"{adjective} {rng.choice(COLOURS)} {rng.choice(sells.nouns)}"
+    for number, drawn in enumerate(_product_draws(seed, count, categories, assortment), 1):
+        name = drawn.name
         slug = slugify(name)
         if slug in slugs:
             slug = f"{slug}-{number}"
         slugs.add(slug)
-        sku = f"{department.code}-{number:05d}"
+        sku = f"{drawn.sells.department.code}-{number:05d}"
         description = (
-            f"The {name} is a {adjective.lower()} choice for {rng.choice(USES)}. "
-            f"{rng.choice(FEATURES)}"
+            f"The {name} is a {drawn.adjective.lower()} choice for {drawn.use}. {drawn.feature}"
         )
-        price = _price_minor(rng, *department.price_range_minor)
-        stock = 0 if rng.random() < 0.08 else rng.randint(1, 200)
-        seconds = rng.randint(0, CATALOG_SECONDS)
-        leaning = max(-2, min(1, round(rng.gauss(0, 0.7))))
-        popularity = min(rng.paretovariate(1.5), 20.0)
-        if facts is not None:
-            facts.timeline.add(seconds)
-            facts.prices.append(price)
-            facts.leanings.append(leaning)
-            facts.popularity.append(popularity)
-        reviews, total = (figures[0][number - 1], figures[1][number - 1]) if figures else (0, 0)
+        reviews, total = figures.counts[number - 1], figures.totals[number - 1]
         searched = search_columns(name, sku, description)
         yield (
             number,
@@ -185,36 +222,17 @@ def products(
             name,
             slug,
             description,
-            price,
+            drawn.price,
             currency,
-            stock,
-            category[0] if category else None,
+            drawn.stock,
+            drawn.category[0] if drawn.category else None,
             reviews,
             total,
             total / reviews if reviews else 0.0,
             searched["search_name"],
             searched["search_text"],
-            _at(seconds),
+            _at(drawn.seconds),
         )
-
-
-def index_products(facts: ProductFacts) -> None:
-    """Order the products by time and make their popularity cumulative in that order."""
-    facts.timeline.index()
-    weights = [facts.popularity[index] for index in facts.timeline.by_time]
-    facts.popularity = list(itertools.accumulate(weights))
-
-
-class _Weights:
-    """Weighted choice of an index, a bisection per draw (`random.choices` adds up the
-    weights on every call: most of the time of two million reviews)."""
-
-    def __init__(self, weights: tuple[int, ...]) -> None:
-        self.cumulative = list(itertools.accumulate(weights))
-        self.total = self.cumulative[-1]
-
-    def pick(self, rng: random.Random) -> int:
-        return bisect.bisect_right(self.cumulative, rng.random() * self.total)
 
 
 def _spread(rng: random.Random, number: float, count: int, start: int) -> int:
@@ -226,102 +244,139 @@ def _spread(rng: random.Random, number: float, count: int, start: int) -> int:
 class _Authors:
     """Distinct authors per product: the k-th review of a product is by the k-th user of
     that product's own permutation of the users (a product waits for that user to sign
-    up), with no set of the pairs taken."""
+    up), with no set of the pairs taken. Products by their place in `timeline.by_time`."""
 
-    def __init__(self, user_count: int, product_count: int) -> None:
-        self.users = user_count
-        self.taken = [0] * product_count
+    def __init__(self, user_times: Timeline, products: Timeline) -> None:
+        self.signups = user_times.sorted_seconds
+        self.users = len(self.signups)
+        self.products = products.by_time
+        self.taken = array("l", bytes(8 * len(self.products)))
         self.stride = next(
-            step for step in (7919, 104729, 1299709, 1) if math.gcd(step, user_count) == 1
+            step for step in (7919, 104729, 1299709, 1) if math.gcd(step, self.users) == 1
         )
+        # When each product's next author signs up (`_NEVER` once every user reviewed it):
+        # the draw loop's test, without a search of the sign-ups.
+        self.ready = array("l", (self.signups[p * 31 % self.users] for p in self.products))
 
-    def next(self, product: int, signed_up: int) -> int | None:
-        """A user index (in sign-up order) who has not reviewed `product`, or None when
-        the product's next author has not signed up yet (or every user reviewed it)."""
-        k = self.taken[product]
-        if k >= self.users:
-            return None
-        position = (product * 31 + k * self.stride) % self.users
-        if position >= signed_up:
-            return None
-        self.taken[product] = k + 1
-        return position
+    def take(self, place: int) -> int:
+        """The next author (a user index in sign-up order) of the product at `place`."""
+        product, k = self.products[place], self.taken[place]
+        author = (product * 31 + k * self.stride) % self.users
+        self.taken[place] = k = k + 1
+        self.ready[place] = (
+            self.signups[(product * 31 + k * self.stride) % self.users]
+            if k < self.users
+            else _NEVER
+        )
+        return author
+
+
+class _Popularity:
+    """The place of a product drawn by popularity: `bisect_right(cumulative, spot)`, found
+    in the few places a guide table gives for the spot's neighbourhood (a search of all
+    of them took most of the reviews' time, a cache miss per step)."""
+
+    def __init__(self, cumulative: list[float]) -> None:
+        self.cumulative = array("d", cumulative)
+        buckets = len(cumulative)
+        width = cumulative[-1] / buckets
+        self.scale = buckets / cumulative[-1]
+        # For bucket j, whose spots are in [j, j + 1) widths: from where a spot one
+        # width lower would be to where one two widths higher would be (a margin for
+        # rounding); lower and upper bound side by side, one cache line.
+        self.guide = array("l")
+        for bucket in range(buckets + 2):
+            self.guide.append(
+                bisect.bisect_right(cumulative, (bucket - 1) * width) if bucket else 0
+            )
+            self.guide.append(
+                min(buckets, bisect.bisect_right(cumulative, (bucket + 2) * width) + 1)
+            )
 
 
 def _review_events(
     seed: int, count: int, user_times: Timeline, facts: ProductFacts
 ) -> Iterator[tuple[int, int, int, int]]:
-    """(seconds, product index, user index, rating) of each review, in order of time."""
+    """(seconds, product index, user index, rating) of each review, in order of time.
+
+    Millions of draws for the 100x catalog (about six per review, most of them waiting
+    for a product's next author to sign up): the loop keeps to local names, arrays and
+    C searches over a few entries, and gives the same draws as a plainer one would.
+    """
     if not count:
         return
-    rng = _rng(seed, "reviews")
-    authors = _Authors(len(user_times.seconds), len(facts.prices))
+    random = _rng(seed, "reviews").random
+    authors = _Authors(user_times, facts.timeline)
+    ready, users_by_time, by_time = authors.ready, user_times.by_time, facts.timeline.by_time
+    popularity = _Popularity(facts.popularity)
+    cumulative, guide, scale = popularity.cumulative, popularity.guide, popularity.scale
     # From when half the users have signed up: a product's next author (its permutation's
-    # next user) has then mostly signed up, and few draws are wasted.
+    # next user) has then mostly signed up, and fewer draws are wasted.
     start = max(
         facts.timeline.sorted_seconds[0],
         user_times.sorted_seconds[len(user_times.sorted_seconds) // 2],
     )
-    ratings = _Weights(RATING_WEIGHTS)
+    span = HISTORY_SECONDS - start
+    appeared = facts.timeline.sorted_seconds
+    everything, all_appeared = len(appeared), appeared[-1]
+    # A weighted rating by bisection (`random.choices` adds up the weights on every call).
+    rating_steps = list(itertools.accumulate(RATING_WEIGHTS))
+    rating_total = rating_steps[-1]
+    leanings = facts.leanings
+    bisect_right = bisect.bisect_right
     made = 0
     failures = 0
+    most_failures = 100 * count + 10_000
     position = 0.0  # where in the history the next review falls, in reviews
     while made < count:
-        seconds = min(_spread(rng, position, count, start), HISTORY_SECONDS)
-        available = facts.timeline.existing(seconds)
-        spot = rng.random() * facts.popularity[available - 1]
-        product = facts.timeline.by_time[bisect.bisect_right(facts.popularity, spot, 0, available)]
-        author = authors.next(product, user_times.existing(seconds))
-        drawn = 1 + ratings.pick(rng)
-        if author is None:
+        # A moment (`_spread`), a product among those that exist by then, a rating:
+        # three draws, whether or not the review can be written.
+        seconds = start + int(span * (position + random()) / count)
+        if seconds > HISTORY_SECONDS:
+            seconds = HISTORY_SECONDS
+        available = everything if seconds >= all_appeared else bisect_right(appeared, seconds)
+        spot = random() * cumulative[available - 1]
+        bucket = 2 * int(spot * scale)
+        place = bisect_right(cumulative, spot, guide[bucket], guide[bucket + 1])
+        rating_spot = random() * rating_total
+        if ready[place] > seconds:
             # Early on, few users and products exist: let time move on a little.
             position += 0.05
             failures += 1
-            if failures > 100 * count + 10_000:
+            if failures > most_failures:
                 raise ValueError("too many reviews for these users and products")
             continue
-        rating = max(1, min(5, drawn + facts.leanings[product]))
-        yield seconds, product, user_times.by_time[author], rating
+        product = by_time[place]
+        drawn = 1 + bisect_right(rating_steps, rating_spot)
+        rating = max(1, min(5, drawn + leanings[product]))
+        yield seconds, product, users_by_time[authors.take(place)], rating
         made += 1
         position = max(position + 1, made)
 
 
 @dataclass
-class ReviewPlan:
-    """Every review drawn once, in compact columns (13 bytes a review, 26 MB for two
-    million), and each product's figures from them: the products are written with their
-    figures before the reviews that make them."""
+class RatingFigures:
+    """Each product's review count and rating total, by index (id - 1), as its reviews
+    are made."""
 
-    seconds: array[int] = field(default_factory=lambda: array("i"))
-    products: array[int] = field(default_factory=lambda: array("i"))
-    users: array[int] = field(default_factory=lambda: array("i"))
-    ratings: array[int] = field(default_factory=lambda: array("b"))
-    counts: list[int] = field(default_factory=list)
-    totals: list[int] = field(default_factory=list)
+    counts: list[int]
+    totals: list[int]
 
-    @property
-    def figures(self) -> tuple[list[int], list[int]]:
-        return self.counts, self.totals
+    @classmethod
+    def empty(cls, products: int) -> RatingFigures:
+        return cls([0] * products, [0] * products)
 
 
-def plan_reviews(seed: int, count: int, user_times: Timeline, facts: ProductFacts) -> ReviewPlan:
-    """Draw the reviews, and add up each product's review count and rating total."""
-    plan = ReviewPlan(counts=[0] * len(facts.prices), totals=[0] * len(facts.prices))
-    for seconds, product, user, rating in _review_events(seed, count, user_times, facts):
-        plan.seconds.append(seconds)
-        plan.products.append(product)
-        plan.users.append(user)
-        plan.ratings.append(rating)
-        plan.counts[product] += 1
-        plan.totals[product] += rating
-    return plan
-
-
-def reviews(seed: int, plan: ReviewPlan) -> Iterator[Row]:
-    """(id, rating, body, author_id, product_id, created) rows, in order of time."""
+def reviews(
+    seed: int, count: int, user_times: Timeline, facts: ProductFacts, figures: RatingFigures
+) -> Iterator[Row]:
+    """(id, rating, body, author_id, product_id, created) rows, in order of time; adds
+    each review to its product's `figures`."""
     words = _rng(seed, "review-words")
-    events = zip(plan.seconds, plan.products, plan.users, plan.ratings, strict=True)
+    events = _review_events(seed, count, user_times, facts)
     for number, (seconds, product, user, rating) in enumerate(events, 1):
+        figures.counts[product] += 1
+        figures.totals[product] += rating
         body = f"{words.choice(REVIEW_OPENINGS[rating])} {words.choice(REVIEW_DETAILS)}"
         yield number, rating, body, user + 1, product + 1, _at(seconds)
 

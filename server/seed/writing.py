@@ -1,6 +1,7 @@
 """Writing a seed: batches of rows into each table, progress, ids and statistics after.
 
-PostgreSQL takes the rows through COPY, SQLite through one prepared INSERT per batch:
+PostgreSQL takes each table's rows through one COPY, SQLite through one prepared INSERT
+per batch:
 Tortoise's bulk_create built a model per row, which made the 100x catalog of
 `benchmarks.scale` (200,000 products, 2,000,000 reviews; it prints the seed's time and
 peak memory) slow to load and large in memory. Columns a builder does not give get the
@@ -9,10 +10,11 @@ model's default.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from graphlib import TopologicalSorter
 from typing import Any
 
@@ -25,6 +27,7 @@ from server.database import APP_LABEL
 
 BATCH_SIZE = 5000
 PROGRESS_SECONDS = 3.0
+INDEX_BUILD_MEMORY = "256MB"
 
 
 def is_postgres(connection: BaseDBAsyncClient) -> bool:
@@ -95,6 +98,67 @@ async def clear_database(connection: BaseDBAsyncClient, seeded: Sequence[type[Mo
     )
 
 
+# The seeded tables' foreign keys, unique keys other than those a foreign key points at,
+# and indexes other than primary keys: what `keys_checked_after` drops and makes again.
+_DEFERRED_CONSTRAINTS = """
+SELECT c.contype, c.conrelid::regclass::text AS table_name, quote_ident(c.conname) AS name,
+       pg_get_constraintdef(c.oid) AS definition
+FROM pg_constraint c
+WHERE c.conrelid = ANY($1::regclass[])
+  AND (c.contype = 'f' OR (c.contype = 'u' AND NOT EXISTS (
+        SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = c.conindid)))
+ORDER BY c.contype, c.conname
+"""
+_DEFERRED_INDEXES = """
+SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS definition
+FROM pg_index i
+WHERE i.indrelid = ANY($1::regclass[])
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+ORDER BY 1
+"""
+
+
+@contextlib.asynccontextmanager
+async def keys_checked_after(
+    connection: BaseDBAsyncClient, seeded: Sequence[type[Model]]
+) -> AsyncIterator[None]:
+    """Load the seeded tables in any order, their keys checked once the rows are in.
+
+    On PostgreSQL, the tables are loaded without their secondary indexes, unique keys
+    and foreign keys, which are made again after (same names, same definitions): a built
+    index costs a sort where a maintained one costs a descent per row, and a foreign key
+    is checked by one join where it was a lookup per row (most of the 100x catalog's
+    load time, `benchmarks.scale`). Primary keys stay, for the keys pointing at them.
+    On SQLite, foreign keys are checked at commit. Inside the seed's transaction: a
+    failure restores everything with the rows, and the tables stay locked until the
+    commit (as `--reset`'s TRUNCATE locks them).
+    """
+    if not is_postgres(connection):
+        await connection.execute_query("PRAGMA defer_foreign_keys = ON")
+        yield
+        return
+    driver = connection._connection
+    tables = [_quote(model._meta.db_table) for model in seeded]
+    constraints = await driver.fetch(_DEFERRED_CONSTRAINTS, tables)
+    indexes = await driver.fetch(_DEFERRED_INDEXES, tables)
+    # Foreign keys before the unique keys (ordered by contype: 'f' < 'u').
+    for row in constraints:
+        await driver.execute(f"ALTER TABLE {row['table_name']} DROP CONSTRAINT {row['name']}")
+    for row in indexes:
+        await driver.execute(f"DROP INDEX {row['name']}")
+    yield
+    # Sorting a table's keys in memory rather than on disk.
+    await driver.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+    for row in indexes:
+        _say(f"making index {row['name']}")
+        await driver.execute(row["definition"])
+    for row in reversed(constraints):
+        _say(f"making and checking {row['name']} of {row['table_name']}")
+        await driver.execute(
+            f"ALTER TABLE {row['table_name']} ADD CONSTRAINT {row['name']} {row['definition']}"
+        )
+
+
 def _defaults(model: type[Model], given: Sequence[str]) -> list[tuple[str, Callable[[], Any]]]:
     """(column, value maker) for the model's columns a builder leaves out."""
     return [
@@ -109,6 +173,10 @@ def _default_of(field: Field[Any]) -> Callable[[], Any]:
     if callable(default):
         return default
     return lambda: default
+
+
+def _say(news: str) -> None:
+    print(f"seed: {news}", file=sys.stderr, flush=True)
 
 
 class Progress:
@@ -128,11 +196,7 @@ class Progress:
 
     def show(self, now: float) -> None:
         rate = self.done / max(now - self.started, 1e-9)
-        print(
-            f"seed: {self.table} {self.done}/{self.total} ({rate:,.0f} rows/s)",
-            file=sys.stderr,
-            flush=True,
-        )
+        _say(f"{self.table} {self.done}/{self.total} ({rate:,.0f} rows/s)")
 
     def finish(self) -> None:
         self.show(time.perf_counter())
@@ -142,6 +206,14 @@ def _batches(rows: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[
     iterator = iter(rows)
     while batch := list(itertools.islice(iterator, size)):
         yield batch
+
+
+def _counted(
+    batches: Iterable[list[tuple[Any, ...]]], progress: Progress
+) -> Iterator[tuple[Any, ...]]:
+    for batch in batches:
+        yield from batch
+        progress.add(len(batch))
 
 
 async def write_table(
@@ -156,24 +228,37 @@ async def write_table(
     defaults = _defaults(model, columns)
     names = [*columns, *(column for column, _ in defaults)]
     progress = Progress(table, total)
-    insert = (
-        f"INSERT INTO {_quote(table)} ({', '.join(_quote(name) for name in names)}) "  # noqa: S608
-        f"VALUES ({', '.join('?' for _ in names)})"
-    )
-    for batch in _batches(rows, BATCH_SIZE):
-        if defaults:
-            batch = [(*row, *(make() for _, make in defaults)) for row in batch]
-        if is_postgres(connection):
-            # The transaction's own asyncpg connection: COPY is asyncpg's, not Tortoise's.
-            driver = connection._connection
-            await driver.copy_records_to_table(table, records=batch, columns=names)
-        else:
-            await connection.execute_many(insert, [list(row) for row in batch])
-        progress.add(len(batch))
-    progress.finish()
+    batches = _batches(rows, BATCH_SIZE)
+    if defaults:
+        batches = (
+            [(*row, *(make() for _, make in defaults)) for row in batch] for batch in batches
+        )
     if is_postgres(connection):
+        # One COPY for the whole table, fed as the rows are made: PostgreSQL stores a
+        # batch while the next one is built (a COPY per batch left one of them idle).
+        # The transaction's own asyncpg connection: COPY is asyncpg's, not Tortoise's.
+        driver = connection._connection
+        await driver.copy_records_to_table(
+            table, records=_counted(batches, progress), columns=names
+        )
         # Explicit ids leave the id sequence behind; the next ordinary insert must not collide.
         await connection.execute_query(
             f"SELECT setval(pg_get_serial_sequence('{_quote(table)}', 'id'), "  # noqa: S608
             f"COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM {_quote(table)}"
         )
+    else:
+        insert = (
+            f"INSERT INTO {_quote(table)} ({', '.join(_quote(name) for name in names)}) "  # noqa: S608
+            f"VALUES ({', '.join('?' for _ in names)})"
+        )
+        for batch in batches:
+            await connection.execute_many(insert, [list(row) for row in batch])
+            progress.add(len(batch))
+    progress.finish()
+
+
+async def analyze(connection: BaseDBAsyncClient, seeded: Sequence[type[Model]]) -> None:
+    """Refresh the planner's statistics of the seeded tables."""
+    for model in seeded:
+        _say(f"analyzing {model._meta.db_table}")
+        await connection.execute_script(f"ANALYZE {_quote(model._meta.db_table)}")
