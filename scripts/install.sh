@@ -2,9 +2,10 @@
 # changed since the last start, so that starting again costs nothing. The hash of what was
 # installed is written only after a successful install, so a failed one is tried again.
 
-# The SHA-256 of a file, with the Python that made .venv (no sha256sum on every system).
+# The SHA-256 of a file, with the system's Python (no sha256sum on every system), which
+# need not wait for .venv.
 _file_hash() {
-    .venv/bin/python -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$1"
+    python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$1"
 }
 
 # ensure_venv SPEC NAME: create .venv when missing, and `pip install -e SPEC` into it when
@@ -18,10 +19,11 @@ ensure_venv() {
     [ "$(cat "$stamp" 2>/dev/null)" = "$hash" ] && return 0
     echo "installing $spec into .venv (pyproject.toml is new or changed)..." >&2
     rm -f "$stamp"
-    if ! {
-        .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip &&
-            .venv/bin/python -m pip install --disable-pip-version-check -e "$spec"
-    } >"$log" 2>&1; then
+    # The pip that `venv` bundles with Python 3.11+ installs editable projects, so it is not
+    # upgraded first. --no-compile: Python compiles the modules it imports on first use,
+    # instead of pip compiling every file of every package up front.
+    if ! .venv/bin/python -m pip install --disable-pip-version-check --no-compile -e "$spec" \
+        >"$log" 2>&1; then
         cat "$log" >&2
         echo "installing $spec failed (pip's output above, also in $log)" >&2
         return 1

@@ -148,16 +148,23 @@ async def _nothing() -> None:
     return None
 
 
-def _with_database(settings: Settings, name: str, work: Callable[[], Awaitable[str | None]]) -> int:
+def _with_database(
+    settings: Settings,
+    name: str,
+    work: Callable[[], Awaitable[str | None]],
+    refusals: tuple[type[Exception], ...] = (),
+) -> int:
     """Run `work` on the migrated database; print what it returns (if anything) on stdout,
-    or one line on stderr for a problem the user can fix."""
+    or one line on stderr for a problem the user can fix: an account, client or key error,
+    or one of `refusals` (a command's own, so that the others don't import its module)."""
     from tortoise import Tortoise
 
     from auth.accounts import AccountError
     from auth.clients import ClientError
     from auth.keys import KeySecretError
     from server.database import pending_migrations, prepare_database, tortoise_config
-    from server.persisted import ManifestError
+
+    problems: tuple[type[Exception], ...] = (AccountError, ClientError, KeySecretError, *refusals)
 
     async def run() -> int:
         await prepare_database(settings.database_url, seconds=settings.database_timeout)
@@ -175,7 +182,7 @@ def _with_database(settings: Settings, name: str, work: Callable[[], Awaitable[s
             if output is not None:
                 print(output)
             return 0
-        except (AccountError, ClientError, KeySecretError, ManifestError) as error:
+        except problems as error:
             print(f"{name}: {error}", file=sys.stderr)
             return 1
         finally:
@@ -336,7 +343,7 @@ def _register_operations(args: argparse.Namespace, settings: Settings) -> int:
     async def work() -> str:
         return json.dumps(await register_operations(operations))
 
-    return _with_database(settings, "register-operations", work)
+    return _with_database(settings, "register-operations", work, refusals=(ManifestError,))
 
 
 def _parser() -> argparse.ArgumentParser:

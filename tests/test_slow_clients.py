@@ -10,7 +10,6 @@ import asyncio
 import http.client
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -27,8 +26,10 @@ MAX_BODY_BYTES = 100_000
 GUARD = 15.0
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[tuple[str, int]]:
+@pytest.fixture(scope="module")
+async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[str, int]]:
+    """One server for the module: each test opens connections of its own."""
+    tmp_path = tmp_path_factory.mktemp("slow")
     url = f"sqlite://{tmp_path / 'slow.sqlite3'}"
     await apply_migrations(url)
     process, base = start_server(
