@@ -28,6 +28,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from server.settings import Settings
+
 REVIEWS_PER_PRODUCT = 5
 
 # `listing`'s five statements: products, count, categories, reviews, authors.
@@ -35,7 +37,10 @@ PRODUCTS = """
 SELECT id, sku, name, price_minor, currency, stock, review_count, rating_total, category_id
 FROM product ORDER BY name, id LIMIT $1
 """
-COUNT = "SELECT count(*) FROM product"
+# The service counts at most TOTAL_COUNT_LIMIT products (then says "at least").
+COUNT_LIMIT = Settings().total_count_limit
+COUNTED = f"(SELECT count(*) FROM (SELECT 1 FROM product LIMIT {COUNT_LIMIT + 1}) AS counted)"
+COUNT = f"SELECT least({COUNTED}, {COUNT_LIMIT})"
 CATEGORIES = "SELECT id, name FROM category WHERE id = ANY($1::int[])"
 REVIEWS = """
 SELECT product_id, rating, body, author_id FROM (
@@ -48,14 +53,14 @@ USERS = 'SELECT id, name FROM "user" WHERE id = ANY($1::int[])'
 # Everything in one statement: one row per (product, review), products without reviews
 # once with NULL review columns; the count rides along on every row. The extra product
 # (it tells whether a next page exists) gets no reviews, as in the five statements.
-ONE_STATEMENT = """
+ONE_STATEMENT = f"""
 WITH page AS (
     SELECT id, sku, name, price_minor, currency, stock, review_count, rating_total,
            category_id, row_number() OVER (ORDER BY name, id) AS position
     FROM product ORDER BY name, id LIMIT $1 + 1
 )
 SELECT page.*, category.name AS category_name,
-       (SELECT count(*) FROM product) AS total,
+       least({COUNTED}, {COUNT_LIMIT}) AS total,
        newest.rating, newest.body, newest.author_id, author.name AS author_name
 FROM page
 LEFT JOIN category ON category.id = page.category_id
