@@ -95,7 +95,7 @@ class Limits:
     default_size: int
     max_size: int
     # A list's totalCount counts at most this many items, then says "at least".
-    count_limit: int = 10_000
+    count_limit: int
 
 
 @dataclass(frozen=True, kw_only=True)
