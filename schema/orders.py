@@ -21,7 +21,7 @@ from models.orders import CancelReason, OrderStatus
 from models.orders import Order as OrderModel
 from models.orders import OrderItem as OrderItemModel
 from resolvers import orders
-from resolvers.errors import BadUserInput, Forbidden
+from resolvers.errors import BadUserInput
 from resolvers.money import from_minor
 from resolvers.pagination import PageArgs
 from schema.accounts import User, users_by_pk
@@ -30,7 +30,7 @@ from schema.context import SchemaContext, page_limits
 from schema.enums import described_enum
 from schema.nodes import register_node
 from schema.payloads import USER_ERRORS, UserError, mutation_payload
-from schema.permissions import require_scope, require_staff_scope, viewer_of
+from schema.permissions import require_scope, require_staff_scope, require_user, viewer_of
 from schema.prefetch import prefetched_connection, prefetched_object, selects
 from schema.relations import relation
 from schema.relay import After, Before, Connection, First, Last, Node, id_of, key_of, to_global_id
@@ -329,14 +329,14 @@ class OrdersMutation:
         info: Info,
         input: Annotated[PlaceOrderInput, strawberry.argument(description="What to order.")],
     ) -> PlaceOrderPayload:
-        viewer = await require_scope(info, Scope.ORDERS_WRITE)
-        if viewer.user_id is None:
-            raise Forbidden("Only a signed-in customer can place an order")
+        user_id = await require_user(
+            info, Scope.ORDERS_WRITE, "Only a signed-in customer can place an order"
+        )
         return await mutation_payload(
             info,
             PlaceOrderPayload,
             orders.place_order(
-                viewer.user_id,
+                user_id,
                 _lines(input.items),
                 input.idempotency_key,
                 _checkout_rules(info.context),

@@ -29,6 +29,15 @@ async def require_scope(info: Info, scope: Scope) -> Viewer:
     return viewer
 
 
+async def require_user(info: Info, scope: Scope, refusal: str) -> int:
+    """The id of the signed-in user, whose token must hold `scope`; a client's own token
+    (client_credentials) is FORBIDDEN with `refusal`."""
+    viewer = await require_scope(info, scope)
+    if viewer.user_id is None:
+        raise Forbidden(refusal)
+    return viewer.user_id
+
+
 async def require_staff_scope(info: Info, scope: Scope) -> Viewer:
     """The caller, who must hold `scope` and be staff (or a client acting as itself)."""
     viewer = await require_scope(info, scope)

@@ -11,13 +11,12 @@ from strawberry.types import Info
 from auth.scopes import Scope
 from models.reviews import Review as ReviewModel
 from resolvers import reviews
-from resolvers.errors import Forbidden
 from schema.accounts import User, users_by_pk
 from schema.catalog import PRODUCT_ID_INPUT, Product, products_by_pk
 from schema.context import SchemaContext
 from schema.nodes import register_node
 from schema.payloads import USER_ERRORS, UserError, mutation_payload
-from schema.permissions import require_scope
+from schema.permissions import require_user
 from schema.relations import relation
 from schema.relay import Node, id_of, to_global_id
 
@@ -98,14 +97,14 @@ class ReviewsMutation:
         info: Info,
         input: Annotated[AddReviewInput, strawberry.argument(description="The review.")],
     ) -> AddReviewPayload:
-        viewer = await require_scope(info, Scope.REVIEWS_WRITE)
-        if viewer.user_id is None:
-            raise Forbidden("Only a signed-in user can write a review")
+        user_id = await require_user(
+            info, Scope.REVIEWS_WRITE, "Only a signed-in user can write a review"
+        )
         return await mutation_payload(
             info,
             AddReviewPayload,
             reviews.add_review(
-                viewer.user_id,
+                user_id,
                 id_of(input.product_id, "Product", "input.productId"),
                 input.rating,
                 input.body,
